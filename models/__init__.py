@@ -1,0 +1,47 @@
+"""LightGBM pest-risk models: season-honest validation, baselines, prediction and a file registry.
+
+Pure computation with typed arguments: no configuration, environment, Prefect or network access.
+"""
+
+from models.baselines import Climatology, fit_climatology, persistence_risk
+from models.metrics import forecast_metrics, reliability_table, skill_scores
+from models.predict import (
+    DEFAULT_RISK_CLASSES,
+    check_risk_classes,
+    classify_risk,
+    feature_matrix,
+    predict_risk,
+    risk_drivers,
+)
+from models.registry import held_out_path, load_risk_model, model_paths, save_risk_model
+from models.spec import RiskModelSpec, TrainedRiskModel, label_column, severity_column
+from models.training import fit_risk_model, training_data_hash
+from models.validation import season_split, season_type, week_of_season
+
+__all__ = [
+    "DEFAULT_RISK_CLASSES",
+    "Climatology",
+    "RiskModelSpec",
+    "TrainedRiskModel",
+    "check_risk_classes",
+    "classify_risk",
+    "feature_matrix",
+    "fit_climatology",
+    "fit_risk_model",
+    "forecast_metrics",
+    "held_out_path",
+    "label_column",
+    "load_risk_model",
+    "model_paths",
+    "persistence_risk",
+    "predict_risk",
+    "reliability_table",
+    "risk_drivers",
+    "save_risk_model",
+    "season_split",
+    "season_type",
+    "severity_column",
+    "skill_scores",
+    "training_data_hash",
+    "week_of_season",
+]

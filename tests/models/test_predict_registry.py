@@ -1,0 +1,143 @@
+"""Scoring, risk classes, drivers, and the model files on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError, ModelError
+from models import (
+    TrainedRiskModel,
+    classify_risk,
+    fit_risk_model,
+    load_risk_model,
+    predict_risk,
+    risk_drivers,
+    save_risk_model,
+)
+from tests.models.conftest import spec
+
+THRESHOLDS = [("low", 0.2), ("medium", 0.5), ("high", 1.0)]
+
+
+@pytest.fixture(scope="module")
+def model(table: pd.DataFrame) -> TrainedRiskModel:
+    return fit_risk_model(table, spec(horizon_days=14, num_boost_round=40))
+
+
+def test_save_then_load_predicts_identically(
+    tmp_path: Path, table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
+    written = save_risk_model(model, tmp_path / "v1")
+    assert written == tmp_path / "v1" / "bph_h14.txt"
+    assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == [
+        "bph_h14.card.json",
+        "bph_h14.held_out.parquet",
+        "bph_h14.txt",
+    ]
+    assert written.read_text(encoding="utf-8").startswith("tree")  # LightGBM text, not a pickle
+    loaded = load_risk_model(tmp_path / "v1", "bph", 14)
+    np.testing.assert_array_equal(predict_risk(loaded, table), predict_risk(model, table))
+    assert risk_drivers(loaded, table.head(50)) == risk_drivers(model, table.head(50))
+    assert loaded.spec == model.spec
+    assert loaded.model_version == model.model_version
+
+
+def test_loading_a_missing_model_names_the_files(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"no blast h7 model: missing .*blast_h7.txt.*train"):
+        load_risk_model(tmp_path, "blast", 7)
+
+
+def test_a_card_that_disagrees_with_the_model_is_refused(
+    tmp_path: Path, model: TrainedRiskModel
+) -> None:
+    save_risk_model(model, tmp_path)
+    card_path = tmp_path / "bph_h14.card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["features"] = list(reversed(card["features"]))
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"uses features .* but .* lists"):
+        load_risk_model(tmp_path, "bph", 14)
+
+
+def test_a_model_file_from_another_run_is_refused(
+    tmp_path: Path, table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
+    save_risk_model(model, tmp_path)
+    other = fit_risk_model(table, spec(horizon_days=14, num_boost_round=10))
+    other.booster.save_model(str(tmp_path / "bph_h14.txt"))
+    with pytest.raises(ModelError, match="sha256 differs"):
+        load_risk_model(tmp_path, "bph", 14)
+
+
+def test_saving_leaves_no_temporary_files(tmp_path: Path, model: TrainedRiskModel) -> None:
+    save_risk_model(model, tmp_path)
+    save_risk_model(model, tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_predictions_are_probabilities(table: pd.DataFrame, model: TrainedRiskModel) -> None:
+    risk = predict_risk(model, table)
+    assert risk.dtype == np.float64
+    assert risk.shape == (len(table),)
+    assert ((risk > 0) & (risk < 1)).all()
+
+
+def test_missing_feature_columns_are_named_when_scoring(
+    table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
+    with pytest.raises(ModelError, match=r"bph h14 model .*lacks feature columns \['noise_a'\]"):
+        predict_risk(model, table.drop(columns=["noise_a"]))
+
+
+def test_classify_risk_uses_upper_bounds_inclusive() -> None:
+    classes = classify_risk([0.0, 0.2, 0.2001, 0.5, 0.51, 1.0], THRESHOLDS)
+    assert classes.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "problem"),
+    [
+        ([], "no classes"),
+        ([("low", 0.5), ("high", 0.4), ("top", 1.0)], "strictly increasing"),
+        ([("low", 0.2), ("high", 0.9)], "last upper bound must be ≥ 1"),
+        ([("low", 0.2), ("low", 1.0)], "names repeat"),
+        ([("low", 0.0), ("high", 1.0)], "> 0"),
+    ],
+)
+def test_bad_thresholds_are_refused(thresholds: list[tuple[str, float]], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        classify_risk([0.3], thresholds)
+
+
+def test_risk_outside_zero_one_is_refused() -> None:
+    with pytest.raises(ModelError, match=r"\[1.5, nan\]"):
+        classify_risk([0.1, 1.5, np.nan], THRESHOLDS)
+
+
+def test_drivers_are_the_largest_shap_contributions_first(
+    table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
+    rows = table.head(200)
+    drivers = risk_drivers(model, rows, top_k=3)
+    assert len(drivers) == len(rows)
+    assert all(len(d) == 3 for d in drivers)
+    for row_drivers in drivers:
+        values = [value for _, value in row_drivers]
+        assert values == sorted(values, reverse=True)
+    humid = rows["rh_mean_7d"].to_numpy() > 92
+    assert humid.any()
+    assert all(drivers[i][0][0] == "rh_mean_7d" for i in np.flatnonzero(humid))
+
+
+def test_contributions_add_up_to_the_log_odds(table: pd.DataFrame, model: TrainedRiskModel) -> None:
+    rows = table.head(20)
+    every = risk_drivers(model, rows, top_k=len(model.spec.features))
+    risk = predict_risk(model, rows)
+    log_odds = np.log(risk / (1 - risk))
+    base = log_odds - np.array([sum(v for _, v in d) for d in every])
+    np.testing.assert_allclose(base, base[0], atol=1e-9)  # one shared base value
