@@ -1,0 +1,241 @@
+"""Run configuration: YAML files in ``config/`` validated by pydantic before any work starts.
+
+A wrong key or value fails with a :class:`ConfigError` naming the file, the key and the allowed
+values. Relative paths in a config file are resolved against the working directory (the project
+root when run through ``make``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
+from features.errors import ConfigError, DataError
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DemoRegionConfig",
+    "FeatureConfig",
+    "ImageryConfig",
+    "ModelConfig",
+    "PestcastConfig",
+    "RiskClass",
+    "load_config",
+]
+
+DEFAULT_CONFIG = Path("config/demo.yaml")
+
+LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
+PESTS = ("bph", "blast")
+
+Pest = Literal["bph", "blast"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    """Region slug; names the work and output folders."""
+    crs: str = "EPSG:32648"
+    """Projected CRS (metres) for parcel geometry and the analysis grid."""
+    timezone: str = "Asia/Ho_Chi_Minh"
+    """Local time zone: turns acquisition and availability times into calendar days."""
+
+
+class DemoRegionConfig(_Strict):
+    """Generate the embedded demo region into ``data_dir`` before the run (skipped when current)."""
+
+    data_dir: Path = Path("data/demo")
+    seed: int = 42
+    n_parcels: Annotated[int, Field(ge=20, le=20_000)] = 2000
+    start: dt.date = dt.date(2021, 7, 1)
+    end: dt.date = dt.date(2024, 12, 31)
+    survey_fraction: Annotated[float, Field(gt=0, le=1)] = 0.15
+
+    @model_validator(mode="after")
+    def _window_is_long_enough(self) -> DemoRegionConfig:
+        if (self.end - self.start).days < 365:
+            raise ValueError("the demo window (start → end) must cover at least a year")
+        return self
+
+
+class StacSourceConfig(_Strict):
+    url: str
+    """STAC API URL (http/https) or path/URL of a static catalog.json."""
+    collection: str = "sentinel-2-l2a"
+    asset_keys: dict[str, str]
+    """Logical band name → the source's asset key (Planetary Computer B02…, Earth Search blue…)."""
+    max_cloud_cover: Annotated[float, Field(ge=0, le=100)] | None = None
+    default_processing_baseline: str | None = None
+    """Only for sources whose items lack ``s2:processing_baseline``."""
+
+    @field_validator("asset_keys")
+    @classmethod
+    def _all_bands_mapped(cls, keys: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(keys) - set(LOGICAL_BANDS))
+        missing = sorted(set(LOGICAL_BANDS) - set(keys))
+        if unknown or missing:
+            raise ValueError(
+                f"asset_keys must map exactly {', '.join(LOGICAL_BANDS)}; "
+                f"unknown: {unknown or 'none'}, missing: {missing or 'none'}"
+            )
+        return keys
+
+
+class TableSourceConfig(_Strict):
+    path: Path
+    layer: str | None = None
+
+
+class SourcesConfig(_Strict):
+    stac: StacSourceConfig
+    parcels: TableSourceConfig
+    weather: TableSourceConfig
+    surveys: TableSourceConfig
+
+
+class ImageryConfig(_Strict):
+    start: dt.date
+    end: dt.date
+    resolution_m: Annotated[float, Field(gt=0)] = 10.0
+    scl_mask_classes: tuple[int, ...] = tuple(sorted(DEFAULT_SCL_MASK_CLASSES))
+    inward_buffer_m: Annotated[float, Field(ge=0)] = 5.0
+    min_valid_px: Annotated[int, Field(ge=1)] = 3
+    on_read_error: Literal["skip", "raise"] = "skip"
+
+    @field_validator("scl_mask_classes")
+    @classmethod
+    def _rice_safe_mask(cls, classes: tuple[int, ...]) -> tuple[int, ...]:
+        try:
+            return tuple(sorted(validate_scl_mask_classes(classes)))
+        except DataError as error:
+            raise ValueError(str(error)) from error
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ImageryConfig:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must come after start ({self.start})")
+        return self
+
+
+class FeatureConfig(_Strict):
+    forecast_weekday: Annotated[int, Field(ge=0, le=6)] = 0
+    """Weekday of the weekly forecast dates (0 = Monday)."""
+    neighbour_radius_m: Annotated[float, Field(gt=0)] = 400.0
+
+
+class ModelConfig(_Strict):
+    pests: tuple[Pest, ...] = PESTS
+    horizons_days: tuple[Annotated[int, Field(ge=1, le=42)], ...] = (7, 14)
+    num_boost_round: Annotated[int, Field(ge=10, le=5000)] = 300
+    params: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "learning_rate": 0.05,
+            "num_leaves": 15,
+            "min_data_in_leaf": 50,
+            "feature_fraction": 0.9,
+            "lambda_l2": 1.0,
+        }
+    )
+    validation_season: str | None = None
+    """Held-out season such as ``2024-SA``; default: the latest complete season with labels."""
+    seed: int = 0
+
+
+class RiskClass(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    name_vi: Annotated[str, Field(min_length=1)]
+    upper: Annotated[float, Field(gt=0, le=1)]
+    """Risk below this bound (and at or above the previous one) falls in this class."""
+
+
+class ForecastConfig(_Strict):
+    date: dt.date | None = None
+    """Forecast date; default: the newest date the inputs cover."""
+    risk_classes: tuple[RiskClass, ...] = (
+        RiskClass(name="low", name_vi="thấp", upper=0.2),
+        RiskClass(name="medium", name_vi="trung bình", upper=0.5),
+        RiskClass(name="high", name_vi="cao", upper=1.0),
+    )
+
+    @field_validator("risk_classes")
+    @classmethod
+    def _increasing_to_one(cls, classes: tuple[RiskClass, ...]) -> tuple[RiskClass, ...]:
+        uppers = [c.upper for c in classes]
+        if not classes or uppers != sorted(set(uppers)) or uppers[-1] != 1.0:
+            raise ValueError(
+                f"risk class upper bounds must increase strictly and end at 1.0, got {uppers}"
+            )
+        return classes
+
+
+class PathsConfig(_Strict):
+    work_dir: Path
+    output_dir: Path
+
+
+class PestcastConfig(_Strict):
+    """One run of pestcast: where data comes from, how it is processed, where results go."""
+
+    region: RegionConfig
+    demo_region: DemoRegionConfig | None = None
+    sources: SourcesConfig
+    imagery: ImageryConfig
+    features: FeatureConfig = FeatureConfig()
+    model: ModelConfig = ModelConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    paths: PathsConfig
+
+
+def load_config(path: Path) -> PestcastConfig:
+    """Read and validate a YAML config; a :class:`ConfigError` names the file and key at fault."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file {path} does not exist; pass --config FILE") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, got {type(raw).__name__}")
+    try:
+        return PestcastConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe_errors(path, error)) from None
+
+
+def _describe_errors(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: {error.error_count()} invalid setting(s)"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = f"unknown key; allowed here: {', '.join(_allowed_keys(problem['loc']))}"
+        lines.append(f"  key '{key}': {message}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(location: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = PestcastConfig
+    for part in location[:-1]:
+        annotation = model.model_fields[str(part)].annotation if isinstance(part, str) else None
+        nested = _model_in(annotation)
+        if nested is None:
+            break
+        model = nested
+    return sorted(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        if isinstance(argument, type) and issubclass(argument, BaseModel):
+            return argument
+    return None

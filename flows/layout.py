@@ -1,0 +1,61 @@
+"""Where each stage reads and writes: the on-disk layout of one configured region."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.config import PestcastConfig
+
+__all__ = ["RunLayout"]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of the work and output folders of one region."""
+
+    work_dir: Path
+    """Intermediate artefacts (observations, features, models); safe to delete."""
+    output_dir: Path
+    """Published results, one folder per forecast date plus ``latest``."""
+
+    @classmethod
+    def from_config(cls, config: PestcastConfig) -> RunLayout:
+        return cls(work_dir=config.paths.work_dir, output_dir=config.paths.output_dir)
+
+    @property
+    def observation_dir(self) -> Path:
+        """One Parquet file per solar day of imagery: per-parcel index statistics."""
+        return self.work_dir / "observations"
+
+    @property
+    def observations(self) -> Path:
+        return self.work_dir / "parcel_observations.parquet"
+
+    @property
+    def scene_log(self) -> Path:
+        """Scenes used and skipped (with the reason) by the last fetch."""
+        return self.work_dir / "scenes.json"
+
+    @property
+    def feature_table(self) -> Path:
+        return self.work_dir / "features.parquet"
+
+    @property
+    def model_root(self) -> Path:
+        return self.output_dir / "models"
+
+    def model_dir(self, model_version: str) -> Path:
+        return self.model_root / model_version
+
+    @property
+    def latest_model(self) -> Path:
+        return self.model_root / "latest"
+
+    def forecast_dir(self, forecast_date: dt.date) -> Path:
+        return self.output_dir / forecast_date.isoformat()
+
+    @property
+    def latest_forecast(self) -> Path:
+        return self.output_dir / "latest"

@@ -1,0 +1,73 @@
+"""Config validation: wrong keys and values fail before any work, naming file, key and choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from features.errors import ConfigError
+from flows.cli import app
+from flows.config import DEFAULT_CONFIG, load_config
+
+
+def _write_variant(tmp_path: Path, change: dict[str, dict[str, object]]) -> Path:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    for section, values in change.items():
+        raw[section].update(values)
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_demo_config_is_valid() -> None:
+    config = load_config(DEFAULT_CONFIG)
+    assert config.region.crs == "EPSG:32648"
+    assert [c.name for c in config.forecast.risk_classes] == ["low", "medium", "high"]
+    assert 2 not in config.imagery.scl_mask_classes
+    assert 6 not in config.imagery.scl_mask_classes
+
+
+def test_unknown_key_names_file_key_and_allowed_keys(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, {"imagery": {"cloud_mask": [8, 9]}})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "imagery.cloud_mask" in message
+    assert "scl_mask_classes" in message
+
+
+def test_wrong_value_lists_allowed_values(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, {"model": {"pests": ["bph", "locust"]}})
+    with pytest.raises(ConfigError, match=r"model\.pests\.1.*'bph' or 'blast'"):
+        load_config(path)
+
+
+def test_masking_water_is_refused(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, {"imagery": {"scl_mask_classes": [3, 6, 8]}})
+    with pytest.raises(ConfigError, match="flooded rice paddies"):
+        load_config(path)
+
+
+def test_risk_classes_must_end_at_one(tmp_path: Path) -> None:
+    classes = [{"name": "low", "name_vi": "thấp", "upper": 0.3}]
+    path = _write_variant(tmp_path, {"forecast": {"risk_classes": classes}})
+    with pytest.raises(ConfigError, match=r"forecast\.risk_classes"):
+        load_config(path)
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_cli_reports_config_error_before_any_work(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, {"imagery": {"on_read_error": "ignore"}})
+    result = CliRunner().invoke(app, ["fetch", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "imagery.on_read_error" in result.output
+    assert "'skip' or 'raise'" in result.output
+    assert not (tmp_path / "work").exists()

@@ -1,0 +1,262 @@
+"""RFC 7946 GeoJSON from real parcels, checked by geojson-validator and from first principles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import shapely.geometry
+from geojson_validator import configure_logging, validate_geometries, validate_structure
+from shapely.geometry import MultiPolygon, Polygon
+
+from features.errors import PublishError
+from flows.publish import update_latest_link, write_geojson_rfc7946
+
+PARCELS = Path(__file__).resolve().parents[1] / "data" / "parcels" / "1_vietnam_areas.gpkg"
+REPO = Path(__file__).resolve().parents[2]
+
+configure_logging(enabled=False)
+
+
+@pytest.fixture(scope="module")
+def parcels() -> gpd.GeoDataFrame:
+    table = gpd.read_file(PARCELS)
+    table["parcel_id"] = [f"VN-{i:05d}" for i in range(len(table))]
+    return table
+
+
+def read(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+def rings(geometry: dict[str, Any]) -> list[tuple[bool, list[list[float]]]]:
+    """(is_exterior, ring) for every ring of a Polygon or MultiPolygon."""
+    polygons = (
+        [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    )
+    return [(i == 0, ring) for polygon in polygons for i, ring in enumerate(polygon)]
+
+
+def signed_area(ring: list[list[float]]) -> float:
+    """Shoelace: positive for counter-clockwise rings in (lon, lat)."""
+    xs, ys = np.array(ring).T
+    return float(np.sum(xs[:-1] * ys[1:] - xs[1:] * ys[:-1]) / 2)
+
+
+def test_real_parcels_pass_an_independent_rfc7946_check(
+    parcels: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    path = write_geojson_rfc7946(parcels, tmp_path / "risk_map.geojson")
+    document = read(path)
+
+    assert validate_structure(document, check_crs=True) == {}
+    assert validate_geometries(document)["invalid"] == {}
+    assert "crs" not in document
+    assert len(document["features"]) == len(parcels) == 100
+    # The input rings are all clockwise (checked below); the output follows the right-hand rule.
+    assert not any(p.exterior.is_ccw for p in parcels.geometry)
+    for feature in document["features"]:
+        for is_exterior, ring in rings(feature["geometry"]):
+            assert (signed_area(ring) > 0) == is_exterior
+            assert ring[0] == ring[-1]
+            assert all(a != b for a, b in itertools.pairwise(ring))
+
+
+def test_coordinates_are_lon_lat_rounded_to_6_decimals(
+    parcels: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    path = write_geojson_rfc7946(parcels, tmp_path / "map.geojson")
+    document = read(path)
+    expected = parcels.to_crs("EPSG:4326")
+
+    west, south, east, north = document["bbox"]
+    assert 106.19 < west < east < 106.23  # Red River delta parcels: longitude first
+    assert 20.82 < south < north < 20.88
+    for feature, original in zip(document["features"], expected.geometry, strict=True):
+        shape = shapely.geometry.shape(feature["geometry"])
+        assert shapely.hausdorff_distance(shape, original) < 1e-6  # ≈ 10 cm
+        for _, ring in rings(feature["geometry"]):
+            for lon, lat in ring:
+                assert round(lon, 6) == lon
+                assert round(lat, 6) == lat
+    assert np.allclose(document["bbox"], expected.total_bounds, atol=1e-6)
+
+
+def test_hole_and_multipolygon_come_out_oriented(tmp_path: Path) -> None:
+    x0, y0 = 588000.0, 1150000.0  # An Giang, EPSG:32648
+    clockwise_shell = [(x0, y0), (x0, y0 + 100), (x0 + 100, y0 + 100), (x0 + 100, y0), (x0, y0)]
+    ccw_hole = [(x0 + 30, y0 + 30), (x0 + 60, y0 + 30), (x0 + 60, y0 + 60), (x0 + 30, y0 + 60)]
+    with_hole = Polygon(clockwise_shell, [ccw_hole])
+    two_parts = MultiPolygon([Polygon(clockwise_shell), shapely.affinity.translate(with_hole, 500)])
+    table = gpd.GeoDataFrame(
+        {"parcel_id": ["AG-00001", "AG-00002"]}, geometry=[with_hole, two_parts], crs="EPSG:32648"
+    )
+
+    document = read(write_geojson_rfc7946(table, tmp_path / "holes.geojson"))
+
+    assert validate_geometries(document)["invalid"] == {}
+    first, second = (f["geometry"] for f in document["features"])
+    assert first["type"] == "Polygon"
+    assert [signed_area(r) > 0 for _, r in rings(first)] == [True, False]
+    assert second["type"] == "MultiPolygon"
+    assert len(second["coordinates"]) == 2
+    assert [signed_area(r) > 0 for _, r in rings(second)] == [True, True, False]
+
+
+def test_points_that_rounding_merges_are_dropped(tmp_path: Path) -> None:
+    near = 105.5 + 2e-8  # within the 6th decimal of its neighbour
+    ring = [(105.5, 10.5), (near, 10.5), (105.501, 10.5), (105.501, 10.501), (105.5, 10.501)]
+    table = gpd.GeoDataFrame({"parcel_id": ["AG-1"]}, geometry=[Polygon(ring)], crs="EPSG:4326")
+
+    document = read(write_geojson_rfc7946(table, tmp_path / "dup.geojson"))
+
+    (_, written), *_ = rings(document["features"][0]["geometry"])
+    assert len(written) == 5  # four corners, closed
+    assert (
+        validate_geometries(
+            document, criteria_invalid=[], criteria_problematic=["duplicate_nodes"]
+        )["problematic"]
+        == {}
+    )
+
+
+def test_properties_are_json_safe_and_vietnamese_stays_readable(tmp_path: Path) -> None:
+    square = shapely.box(588000, 1150000, 588100, 1150100)
+    table = gpd.GeoDataFrame(
+        {
+            "parcel_id": ["AG-00001", "AG-00002"],
+            "pest_name_vi": ["rầy nâu", "đạo ôn"],
+            "risk_class_vi": ["trung bình", "cao"],
+            "risk": np.array([0.4213, np.nan], dtype=np.float32),
+            "n_valid_px": np.array([12, 0], dtype=np.int64),
+            "flag": np.array([True, False]),
+            "forecast_date": [dt.date(2024, 5, 6), dt.date(2024, 5, 13)],
+            "acquired_utc": pd.Series([pd.Timestamp("2024-05-01T03:35:00Z"), pd.NaT]),
+            "note": [None, "x"],
+        },
+        geometry=[square, square],
+        crs="EPSG:32648",
+    )
+    path = write_geojson_rfc7946(table, tmp_path / "props.geojson")
+
+    first, second = (f["properties"] for f in read(path)["features"])
+    assert first == {
+        "parcel_id": "AG-00001",
+        "pest_name_vi": "rầy nâu",
+        "risk_class_vi": "trung bình",
+        "risk": pytest.approx(0.4213),
+        "n_valid_px": 12,
+        "flag": True,
+        "forecast_date": "2024-05-06",
+        "acquired_utc": "2024-05-01T03:35:00+00:00",
+        "note": None,
+    }
+    assert second["risk"] is None
+    assert second["acquired_utc"] is None
+    assert second["pest_name_vi"] == "đạo ôn"
+    raw = path.read_bytes()
+    assert "rầy nâu".encode() in raw
+    assert b"\\u" not in raw
+    assert b"NaN" not in raw
+
+
+def test_output_is_deterministic(parcels: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    one = write_geojson_rfc7946(parcels, tmp_path / "a.geojson").read_bytes()
+    two = write_geojson_rfc7946(parcels.copy(), tmp_path / "b.geojson").read_bytes()
+    assert one == two
+
+
+def test_unpublishable_property_fails_and_keeps_the_previous_file(
+    parcels: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    path = write_geojson_rfc7946(parcels, tmp_path / "map.geojson")
+    before = path.read_bytes()
+    broken = parcels.assign(centroid=parcels.geometry.centroid)  # a geometry as a property
+
+    with pytest.raises(PublishError, match=r"column 'centroid' holds a Point"):
+        write_geojson_rfc7946(broken, path)
+
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.geojson"]
+
+
+WRITE_WITH_SIZE_LIMIT = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from pathlib import Path
+    import geopandas as gpd
+    from features.errors import PublishError
+    from flows.publish import write_geojson_rfc7946
+
+    parcels = gpd.read_file(sys.argv[1])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails (EFBIG)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), hard))
+    try:
+        write_geojson_rfc7946(parcels, Path(sys.argv[2]))
+    except PublishError as error:
+        print(error)
+        sys.exit(3)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX resource limits")
+def test_a_write_failing_midway_leaves_the_previous_file_intact(tmp_path: Path) -> None:
+    small = gpd.read_file(PARCELS).head(3)
+    path = write_geojson_rfc7946(small, tmp_path / "map.geojson")
+    before = path.read_bytes()
+
+    # A real I/O failure part-way through: the process may not write files past 2 kB.
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE_WITH_SIZE_LIMIT, str(PARCELS), str(path), "2048"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert "cannot write" in result.stdout
+    assert str(path) in result.stdout
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.geojson"]  # no temporary left
+
+
+def test_table_without_crs_is_refused(tmp_path: Path) -> None:
+    table = gpd.GeoDataFrame({"parcel_id": ["x"]}, geometry=[shapely.box(0, 0, 1, 1)])
+    with pytest.raises(PublishError, match=r"no CRS"):
+        write_geojson_rfc7946(table, tmp_path / "x.geojson")
+
+
+def test_latest_link_is_relative_and_moves_to_the_newest_folder(tmp_path: Path) -> None:
+    output_root = tmp_path / "outputs" / "demo"
+    older, newer = output_root / "2024-05-06", output_root / "2024-05-13"
+    for folder in (older, newer):
+        folder.mkdir(parents=True)
+        (folder / "risk_map.geojson").write_text(folder.name)
+
+    update_latest_link(output_root, older)
+    link = update_latest_link(output_root, newer)
+
+    assert link == output_root / "latest"
+    assert link.is_symlink()
+    assert link.readlink() == Path("2024-05-13")
+    assert (link / "risk_map.geojson").read_text() == "2024-05-13"
+    moved = tmp_path / "moved"
+    (tmp_path / "outputs").rename(moved)  # a relative link survives moving the tree
+    assert (moved / "demo" / "latest" / "risk_map.geojson").read_text() == "2024-05-13"
