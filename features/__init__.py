@@ -1,0 +1,147 @@
+"""Pure computation for pestcast: reflectance, masks, indices, parcel statistics, features.
+
+No I/O, no configuration, no Prefect: every function takes typed arguments. The submodules hold
+the implementation; the public names are re-exported here.
+"""
+
+from __future__ import annotations
+
+from features.cloud_mask import (
+    DEFAULT_SCL_MASK_CLASSES,
+    NEVER_MASK_FOR_RICE,
+    SCL_CLASS_NAMES,
+    clear_sky_mask,
+    validate_scl_mask_classes,
+)
+from features.errors import (
+    ConfigError,
+    DataError,
+    ModelError,
+    ParcelError,
+    PestcastError,
+    PublishError,
+    SceneReadError,
+    SourceError,
+)
+from features.indices import (
+    INDEX_BANDS,
+    INDEX_FUNCTIONS,
+    INDEX_NAMES,
+    evi,
+    lswi,
+    msavi,
+    ndre,
+    ndvi,
+    savi,
+)
+from features.reflectance import (
+    BOA_ADD_OFFSET_DN,
+    OFFSET_FROM_BASELINE,
+    QUANTIFICATION_VALUE,
+    boa_offset_dn,
+    dn_to_reflectance,
+)
+from features.scene_stats import (
+    DEFAULT_PARCEL_INDICES,
+    index_from_bands,
+    parcel_index_stats,
+)
+from features.seasons import (
+    SEASON_CODES,
+    day_numbers,
+    rice_season,
+    season_end,
+    season_start,
+    sorted_seasons,
+)
+from features.surveys import (
+    SEVERITY_LEVELS,
+    SURVEY_COLUMNS,
+    severity_levels,
+    survey_history_features,
+    survey_labels,
+)
+from features.timeseries import (
+    IMAGERY_LOOKBACK_DAYS,
+    KEY_COLUMNS,
+    LOCAL_TIMEZONE,
+    build_feature_table,
+    feature_columns,
+    imagery_features,
+    neighbour_asynchrony,
+    neighbour_matrix,
+    weekly_forecast_dates,
+)
+from features.weather import (
+    BLAST_RCT_KNOTS,
+    WEATHER_COLUMNS,
+    blast_rct,
+    blast_wet_day,
+    bph_degree_days,
+    weather_features,
+)
+from features.zonal import (
+    parcel_pixel_labels,
+    zonal_statistics,
+)
+
+__all__ = [
+    "BLAST_RCT_KNOTS",
+    "BOA_ADD_OFFSET_DN",
+    "DEFAULT_PARCEL_INDICES",
+    "DEFAULT_SCL_MASK_CLASSES",
+    "IMAGERY_LOOKBACK_DAYS",
+    "INDEX_BANDS",
+    "INDEX_FUNCTIONS",
+    "INDEX_NAMES",
+    "KEY_COLUMNS",
+    "LOCAL_TIMEZONE",
+    "NEVER_MASK_FOR_RICE",
+    "OFFSET_FROM_BASELINE",
+    "QUANTIFICATION_VALUE",
+    "SCL_CLASS_NAMES",
+    "SEASON_CODES",
+    "SEVERITY_LEVELS",
+    "SURVEY_COLUMNS",
+    "WEATHER_COLUMNS",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "ParcelError",
+    "PestcastError",
+    "PublishError",
+    "SceneReadError",
+    "SourceError",
+    "blast_rct",
+    "blast_wet_day",
+    "boa_offset_dn",
+    "bph_degree_days",
+    "build_feature_table",
+    "clear_sky_mask",
+    "day_numbers",
+    "dn_to_reflectance",
+    "evi",
+    "feature_columns",
+    "imagery_features",
+    "index_from_bands",
+    "lswi",
+    "msavi",
+    "ndre",
+    "ndvi",
+    "neighbour_asynchrony",
+    "neighbour_matrix",
+    "parcel_index_stats",
+    "parcel_pixel_labels",
+    "rice_season",
+    "savi",
+    "season_end",
+    "season_start",
+    "severity_levels",
+    "sorted_seasons",
+    "survey_history_features",
+    "survey_labels",
+    "validate_scl_mask_classes",
+    "weather_features",
+    "weekly_forecast_dates",
+    "zonal_statistics",
+]

@@ -6,13 +6,24 @@ Each function takes numpy arrays or xarray DataArrays of reflectance and returns
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
-__all__ = ["INDEX_BANDS", "INDEX_NAMES", "evi", "lswi", "msavi", "ndre", "ndvi", "savi"]
+__all__ = [
+    "INDEX_BANDS",
+    "INDEX_FUNCTIONS",
+    "INDEX_NAMES",
+    "evi",
+    "lswi",
+    "msavi",
+    "ndre",
+    "ndvi",
+    "savi",
+]
 
 Reflectance = TypeVar("Reflectance", npt.NDArray[np.floating], xr.DataArray)
 
@@ -24,7 +35,7 @@ def _ratio(numerator: Reflectance, denominator: Reflectance) -> Reflectance:
     zero = denominator == 0
     if isinstance(out, xr.DataArray):
         return out.where(~zero)
-    return np.where(zero, np.nan, out)  # type: ignore[return-value]
+    return np.where(zero, np.nan, out)
 
 
 def ndvi(nir: Reflectance, red: Reflectance) -> Reflectance:
@@ -59,7 +70,7 @@ def msavi(nir: Reflectance, red: Reflectance) -> Reflectance:
     """Modified soil-adjusted vegetation index: 0.5 (2N + 1 − √((2N + 1)² − 8(N − R)))."""
     term = 2.0 * nir + 1.0
     with np.errstate(invalid="ignore"):
-        return 0.5 * (term - np.sqrt(term**2 - 8.0 * (nir - red)))  # type: ignore[no-any-return]
+        return 0.5 * (term - np.sqrt(term**2 - 8.0 * (nir - red)))
 
 
 INDEX_BANDS: dict[str, tuple[str, ...]] = {
@@ -73,3 +84,13 @@ INDEX_BANDS: dict[str, tuple[str, ...]] = {
 """Logical band names (Earth Search common names) each index needs, in argument order."""
 
 INDEX_NAMES = tuple(INDEX_BANDS)
+
+INDEX_FUNCTIONS: dict[str, Callable[..., npt.NDArray[np.floating]]] = {
+    "ndvi": ndvi,
+    "evi": evi,
+    "ndre": ndre,
+    "lswi": lswi,
+    "savi": savi,
+    "msavi": msavi,
+}
+"""Index name → function, called with the bands of :data:`INDEX_BANDS` in order."""

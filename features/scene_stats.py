@@ -1,0 +1,90 @@
+"""One scene's reflectance and scene classification reduced to index statistics per parcel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, clear_sky_mask
+from features.errors import DataError
+from features.indices import INDEX_BANDS, INDEX_FUNCTIONS
+from features.zonal import zonal_statistics
+
+__all__ = ["DEFAULT_PARCEL_INDICES", "index_from_bands", "parcel_index_stats"]
+
+DEFAULT_PARCEL_INDICES: tuple[str, ...] = ("ndvi", "evi", "ndre", "lswi")
+"""Indices in the observation table: crop vigour, chlorophyll (red edge) and paddy water."""
+
+
+def parcel_index_stats(
+    bands: Mapping[str, npt.NDArray[np.float32]],
+    scl: npt.NDArray[np.integer],
+    labels: npt.NDArray[np.integer],
+    *,
+    n_parcels: int,
+    indices: Sequence[str] = DEFAULT_PARCEL_INDICES,
+    mask_classes: Iterable[int] = DEFAULT_SCL_MASK_CLASSES,
+) -> pd.DataFrame:
+    """Per-parcel ``n_px``, ``n_valid_px``, ``<index>_mean`` and ``<index>_std`` of one scene.
+
+    ``bands`` hold reflectance (0–1, NaN nodata) keyed by logical band name (``red``, ``nir``,
+    ``nir08``…, see :data:`features.indices.INDEX_BANDS`), all on the grid of ``scl`` and
+    ``labels``. A pixel is valid when its SCL class is not in ``mask_classes`` and every index is
+    finite there; one row per parcel position ``0 … n_parcels − 1``. Indices are computed on
+    parcel pixels only, which on a sparse parcel layer is most of the work saved.
+    """
+    scl = np.asarray(scl)
+    if np.shape(labels) != scl.shape:
+        raise DataError(
+            f"label raster shape {np.shape(labels)} differs from the SCL shape {scl.shape}; "
+            "rasterize the parcels on the analysis grid the scene was read onto"
+        )
+    flat_labels = np.asarray(labels).ravel()
+    inside = flat_labels > 0
+    pixels = _parcel_pixels(bands, indices, scl.shape, inside)
+    values = {name: index_from_bands(name, pixels) for name in indices}
+    clear = clear_sky_mask(scl.ravel()[inside], mask_classes)
+    return zonal_statistics(values, flat_labels[inside], clear, n_parcels)
+
+
+def index_from_bands(
+    name: str, bands: Mapping[str, npt.NDArray[np.floating]]
+) -> npt.NDArray[np.floating]:
+    """Index ``name`` computed from reflectance ``bands`` (logical names, see ``INDEX_BANDS``)."""
+    _check_bands_for(name, bands)
+    return INDEX_FUNCTIONS[name](*(np.asarray(bands[band]) for band in INDEX_BANDS[name]))
+
+
+def _check_bands_for(name: str, bands: Mapping[str, npt.NDArray[np.floating]]) -> None:
+    if name not in INDEX_FUNCTIONS:
+        raise DataError(f"unknown index {name!r}; choose from {', '.join(INDEX_FUNCTIONS)}")
+    for band in INDEX_BANDS[name]:
+        if band not in bands:
+            raise DataError(
+                f"band {band!r} is needed for index {name!r} but was not read "
+                f"(bands present: {', '.join(bands) or 'none'}); add it to the bands read"
+            )
+
+
+def _parcel_pixels(
+    bands: Mapping[str, npt.NDArray[np.float32]],
+    indices: Sequence[str],
+    shape: tuple[int, ...],
+    inside: npt.NDArray[np.bool_],
+) -> dict[str, npt.NDArray[np.float32]]:
+    """The parcel pixels of every band the indices need, as flat arrays."""
+    pixels = {}
+    for name in indices:
+        _check_bands_for(name, bands)
+        for band in INDEX_BANDS[name]:
+            array = np.asarray(bands[band])
+            if array.shape != shape:
+                raise DataError(
+                    f"band {band!r} has shape {array.shape}, the SCL has {shape}; "
+                    "read every band onto the same analysis grid"
+                )
+            pixels[band] = array.ravel()[inside]
+    return pixels

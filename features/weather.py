@@ -1,0 +1,180 @@
+"""Weather drivers of pest risk per commune, over the days before a forecast date.
+
+A day's weather is known the next morning, so the features for forecast date ``t`` use the days
+``t − w … t − 1`` (``date < t``) of a ``w``-day window; the forecast day itself is never used.
+
+===========================  ========  ============================================================
+feature (``w`` = 7, 14)      unit      meaning
+===========================  ========  ============================================================
+``tmin_mean_<w>d``           °C        mean daily minimum temperature
+``tmax_mean_<w>d``           °C        mean daily maximum temperature
+``rh_mean_<w>d``             %         mean daily mean relative humidity
+``rh_max_mean_<w>d``         %         mean daily maximum relative humidity
+``rain_sum_<w>d``            mm        rain total
+``rainy_days_<w>d``          days      days with rain ≥ 1 mm
+``bph_degree_days_<w>d``     °C·day    brown planthopper thermal suitability (see below)
+``blast_wet_days_<w>d``      days      blast wetness days: RH max ≥ 90 % or rain ≥ 5 mm (EPIRICE)
+``blast_rct_mean_<w>d``      0–1       mean EPIRICE blast temperature modifier RcT(daily mean T)
+===========================  ========  ============================================================
+
+Missing days: means use the days present (at least half the window); sums and day counts are the
+mean scaled to the full window. With fewer days present a feature is NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.errors import DataError
+
+__all__ = [
+    "BLAST_RCT_KNOTS",
+    "WEATHER_COLUMNS",
+    "blast_rct",
+    "blast_wet_day",
+    "bph_degree_days",
+    "weather_features",
+]
+
+WEATHER_COLUMNS = ("commune", "date", "tmin_c", "tmax_c", "rh_mean_pct", "rh_max_pct", "rain_mm")
+
+BPH_BASE_C = 11.0
+"""Brown planthopper development threshold (°C): no development below it."""
+BPH_OPTIMUM_C = (28.0, 30.0)
+"""Optimum band (°C): suitability is flat at its maximum, 17 degree-days a day."""
+BPH_UPPER_C = 36.0
+"""Upper limit (°C): suitability falls linearly from the optimum to zero here."""
+
+BLAST_RCT_KNOTS = (
+    (10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0),
+    (0.0, 0.5, 1.0, 0.6, 0.2, 0.05, 0.01, 0.0),
+)
+"""EPIRICE leaf-blast RcT table (Savary et al. 2012, optimum corrected to 20 °C as in epicrop)."""
+
+BLAST_WET_RH_PCT = 90.0
+BLAST_WET_RAIN_MM = 5.0
+RAINY_DAY_MM = 1.0
+"""WMO convention for a rain day."""
+
+_DAILY_MEANS = {
+    "tmin_mean": "tmin_c",
+    "tmax_mean": "tmax_c",
+    "rh_mean": "rh_mean_pct",
+    "rh_max_mean": "rh_max_pct",
+    "blast_rct_mean": "blast_rct",
+}
+_DAILY_SUMS = {
+    "rain_sum": "rain_mm",
+    "rainy_days": "rainy",
+    "bph_degree_days": "bph_dd",
+    "blast_wet_days": "blast_wet",
+}
+
+
+def bph_degree_days(tmean_c: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Daily BPH thermal suitability (°C·day) from the daily mean temperature (°C).
+
+    0 below 11 °C, T − 11 up to 28 °C, flat at 17 between 28 and 30 °C, then linearly down to 0
+    at 36 °C and 0 above; NaN stays NaN.
+    """
+    temperature = np.asarray(tmean_c, dtype=np.float64)
+    plateau = BPH_OPTIMUM_C[0] - BPH_BASE_C
+    rising = np.clip(temperature - BPH_BASE_C, 0.0, plateau)
+    falling = plateau * (BPH_UPPER_C - temperature) / (BPH_UPPER_C - BPH_OPTIMUM_C[1])
+    return np.clip(np.minimum(rising, falling), 0.0, None)
+
+
+def blast_rct(tmean_c: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """EPIRICE blast temperature modifier RcT (0–1), linear between the table knots, NaN kept."""
+    temperature = np.asarray(tmean_c, dtype=np.float64)
+    knots_c, modifier = BLAST_RCT_KNOTS
+    return np.where(
+        np.isnan(temperature), np.nan, np.interp(temperature, knots_c, modifier, left=0, right=0)
+    )
+
+
+def blast_wet_day(rh_max_pct: npt.ArrayLike, rain_mm: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """1.0 on a blast wetness day (RH max ≥ 90 % or rain ≥ 5 mm), 0.0 if not, NaN if unknown."""
+    humidity = np.asarray(rh_max_pct, dtype=np.float64)
+    rain = np.asarray(rain_mm, dtype=np.float64)
+    wet = (humidity >= BLAST_WET_RH_PCT) | (rain >= BLAST_WET_RAIN_MM)
+    unknown = ~wet & (np.isnan(humidity) | np.isnan(rain))
+    return np.where(unknown, np.nan, wet.astype(np.float64))
+
+
+def weather_features(
+    weather: pd.DataFrame,
+    forecast_dates: Sequence[pd.Timestamp] | pd.DatetimeIndex,
+    *,
+    windows: Sequence[int] = (7, 14),
+) -> pd.DataFrame:
+    """One row per commune × forecast date with the window features of the module table.
+
+    ``weather`` has the columns of :data:`WEATHER_COLUMNS`, one row per commune and day.
+    """
+    dates = pd.DatetimeIndex(list(forecast_dates)).normalize()
+    if dates.empty or not windows or min(windows) < 1:
+        raise DataError(
+            f"weather features need forecast dates and windows of ≥ 1 day; got {len(dates)} "
+            f"dates and windows {tuple(windows)}"
+        )
+    daily = _daily_drivers(weather)
+    longest = max(windows)
+    days = pd.date_range(dates.min() - pd.Timedelta(days=longest), dates.max(), freq="D")
+    previous_days = dates - pd.Timedelta(days=1)
+    frames = {}
+    for column in sorted({*_DAILY_MEANS.values(), *_DAILY_SUMS.values()}):
+        table = daily.pivot_table(
+            index="date", columns="commune", values=column, aggfunc="first", dropna=False
+        ).reindex(days)
+        for window in windows:
+            mean = table.rolling(window, min_periods=(window + 1) // 2).mean()
+            frames[(column, window)] = mean.reindex(previous_days)
+    return _long_table(frames, dates, windows)
+
+
+def _daily_drivers(weather: pd.DataFrame) -> pd.DataFrame:
+    missing = [column for column in WEATHER_COLUMNS if column not in weather.columns]
+    if missing:
+        raise DataError(f"weather table lacks column(s) {', '.join(missing)}")
+    daily = weather.loc[:, list(WEATHER_COLUMNS)].copy()
+    daily["date"] = pd.to_datetime(daily["date"]).dt.normalize().astype("datetime64[ns]")
+    repeated = daily.duplicated(["commune", "date"])
+    if repeated.any():
+        first = daily.loc[repeated].iloc[0]
+        raise DataError(
+            f"weather has more than one row for commune {first['commune']!r} on "
+            f"{first['date']:%Y-%m-%d}; keep one row per commune and day"
+        )
+    tmean = (daily["tmin_c"].to_numpy(float) + daily["tmax_c"].to_numpy(float)) / 2.0
+    rain = daily["rain_mm"].to_numpy(float)
+    daily["bph_dd"] = bph_degree_days(tmean)
+    daily["blast_rct"] = blast_rct(tmean)
+    daily["blast_wet"] = blast_wet_day(daily["rh_max_pct"].to_numpy(float), rain)
+    daily["rainy"] = np.where(np.isnan(rain), np.nan, rain >= RAINY_DAY_MM)
+    return daily
+
+
+def _long_table(
+    frames: dict[tuple[str, int], pd.DataFrame],
+    dates: pd.DatetimeIndex,
+    windows: Sequence[int],
+) -> pd.DataFrame:
+    """Stack the (date × commune) window tables into rows keyed by commune and forecast date."""
+    communes = next(iter(frames.values())).columns
+    table = pd.DataFrame(
+        {
+            "commune": np.tile(np.asarray(communes, dtype=object), len(dates)),
+            "forecast_date": np.repeat(dates.as_unit("ns").to_numpy(), len(communes)),
+        }
+    )
+    for window in windows:
+        for name, column in _DAILY_MEANS.items():
+            table[f"{name}_{window}d"] = frames[(column, window)].to_numpy().ravel()
+        for name, column in _DAILY_SUMS.items():
+            table[f"{name}_{window}d"] = frames[(column, window)].to_numpy().ravel() * window
+    return table
