@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import typer
 from features.errors import PestcastError
 from flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from flows.prefect_env import apply_prefect_defaults
+from flows.summary import render_summary
 
 __all__ = ["app"]
 
@@ -56,8 +56,8 @@ def _flow(stage: str) -> Callable[[PestcastConfig], dict[str, Any]]:
 def _render_summary(
     stage: str, config: PestcastConfig, summary: dict[str, Any], seconds: float
 ) -> str:
-    header = f"\npestcast {stage} · region {config.region.name} · {seconds:.0f} s"
-    return f"{header}\n{json.dumps(summary, indent=2, ensure_ascii=False, default=str)}"
+    title = f"\npestcast {stage} · region {config.region.name} · {seconds:.0f} s"
+    return render_summary(stage, title, summary)
 
 
 @app.command()

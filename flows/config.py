@@ -31,9 +31,8 @@ __all__ = [
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
 LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
-PESTS = ("bph", "blast")
-
 Pest = Literal["bph", "blast"]
+PESTS: tuple[Pest, ...] = ("bph", "blast")
 
 
 class _Strict(BaseModel):

@@ -135,15 +135,12 @@ def _require_columns(table: pd.DataFrame, columns: Iterable[str], path: Path) ->
     missing = [column for column in columns if column not in table.columns]
     if missing:
         raise DataError(
-            f"{path} lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, table.columns))}"
+            f"{path} lacks column(s) {', '.join(missing)}; "
+            f"it has {', '.join(map(str, table.columns))}"
         )
 
 
-def _require_values(
-    table: pd.DataFrame, column: str, allowed: tuple[str, ...], path: Path
-) -> None:
+def _require_values(table: pd.DataFrame, column: str, allowed: tuple[str, ...], path: Path) -> None:
     bad = sorted(set(table[column].astype(str)) - set(allowed))
     if bad:
-        raise DataError(
-            f"{path}: column {column} has values {bad}; allowed: {', '.join(allowed)}"
-        )
+        raise DataError(f"{path}: column {column} has values {bad}; allowed: {', '.join(allowed)}")

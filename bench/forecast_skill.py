@@ -1,0 +1,87 @@
+"""Held-out-season skill of the trained models next to the simulator's oracle ``p_true``.
+
+Run after ``make demo``:  ``.venv/bin/python bench/forecast_skill.py [--config config/demo.yaml]``.
+Joins each model's held-out forecasts (``<pest>_h<h>.held_out.parquet`` beside the model) with
+the demo region's ``truth.parquet`` on parcel, date, pest and horizon, and reports ROC-AUC,
+PR-AUC and Brier score of the model, of both baselines and of ``p_true`` on the same rows.
+The pipeline never reads ``truth.parquet``; only this benchmark does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from flows.config import DEFAULT_CONFIG, load_config
+from flows.layout import RunLayout
+from models import held_out_path
+
+RESULTS = Path(__file__).parent / "results" / "forecast_skill.json"
+SCORES = ("risk_model", "risk_persistence", "risk_climatology", "p_true")
+
+
+def skill_table(config_path: Path) -> list[dict[str, Any]]:
+    config = load_config(config_path)
+    if config.demo_region is None:
+        raise SystemExit(f"{config_path} has no demo_region: p_true exists only for the demo")
+    truth = pd.read_parquet(config.demo_region.data_dir / "truth.parquet")
+    truth["date"] = pd.to_datetime(truth["date"])
+    layout = RunLayout.from_config(config)
+    rows = []
+    for pest in config.model.pests:
+        for horizon in config.model.horizons_days:
+            held_out = pd.read_parquet(held_out_path(layout.latest_model, pest, horizon))
+            oracle = truth.loc[(truth["pest"] == pest) & (truth["horizon_days"] == horizon)]
+            joined = held_out.merge(
+                oracle[["parcel_id", "date", "p_true"]],
+                left_on=["parcel_id", "forecast_date"],
+                right_on=["parcel_id", "date"],
+                how="left",
+            )
+            rows.append(_scores(pest, horizon, joined))
+    return rows
+
+
+def _scores(pest: str, horizon: int, joined: pd.DataFrame) -> dict[str, Any]:
+    if joined["p_true"].isna().any():
+        raise SystemExit(f"{pest} h{horizon}: held-out rows without p_true; regenerate the demo")
+    labels = joined["label"].to_numpy()
+    result: dict[str, Any] = {
+        "pest": pest,
+        "horizon_days": horizon,
+        "season": str(joined["season"].iloc[0]),
+        "rows": len(joined),
+        "prevalence": round(float(labels.mean()), 4),
+    }
+    for name in SCORES:
+        score = np.clip(joined[name].to_numpy(dtype=float), 0, 1)
+        result[name] = {
+            "roc_auc": round(float(roc_auc_score(labels, score)), 4),
+            "pr_auc": round(float(average_precision_score(labels, score)), 4),
+            "brier": round(float(brier_score_loss(labels, score)), 4),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    table = skill_table(parser.parse_args().config)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    print(f"{'model':<10} {'season':<8} {'rows':>6} " + " ".join(f"{s:>17}" for s in SCORES))
+    for row in table:
+        aucs = " ".join(f"{row[s]['roc_auc']:>17.3f}" for s in SCORES)
+        name = f"{row['pest']}_h{row['horizon_days']}"
+        print(f"{name:<10} {row['season']:<8} {row['rows']:>6} {aucs}")
+    print(f"ROC-AUC shown; full table in {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Per-parcel index statistics of one solar day of imagery, cached on disk by content.
+
+A solar day may hold several STAC items (tile overlaps); ``read_solar_day`` mosaics them, the
+first valid pixel winning. The cache key covers everything the statistics depend on
+(item ids and hrefs, offsets, grid, parcel geometry, mask, buffer, indices), so a warm run reads
+the Parquet file instead of the rasters, and any change recomputes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.indices import INDEX_BANDS
+from features.scene_stats import parcel_index_stats
+from flows.atomic import atomic_path
+from flows.raster_read import AnalysisGrid, read_solar_day
+from flows.stac_search import SceneRef
+
+__all__ = ["ObservationSettings", "observation_cache_path", "observe_solar_day", "required_bands"]
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ObservationSettings:
+    """How scenes become parcel statistics."""
+
+    indices: tuple[str, ...]
+    """Index names, see ``features.indices.INDEX_BANDS``."""
+    mask_classes: tuple[int, ...]
+    """SCL classes treated as unusable."""
+    parcels_fingerprint: str
+    """Hash of the parcel label raster (geometry, grid and inward buffer)."""
+
+
+def required_bands(indices: Sequence[str]) -> tuple[str, ...]:
+    """Logical bands to read for ``indices``, plus the scene classification."""
+    needed = {band for index in indices for band in INDEX_BANDS[index]}
+    return (*sorted(needed), "scl")
+
+
+def observation_cache_path(
+    directory: Path, scenes: Sequence[SceneRef], grid: AnalysisGrid, settings: ObservationSettings
+) -> Path:
+    """The Parquet file holding this solar day's statistics under these exact settings."""
+    fingerprint = {
+        "format": CACHE_FORMAT,
+        "scenes": [
+            (s.item_id, sorted(s.asset_hrefs.items()), s.boa_offset_dn, s.available_utc.isoformat())
+            for s in scenes
+        ],
+        "grid": [grid.crs, list(grid.transform)[:6], list(grid.shape)],
+        "settings": [settings.indices, settings.mask_classes, settings.parcels_fingerprint],
+    }
+    digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:16]
+    return directory / f"{scenes[0].solar_day.isoformat()}_{digest}.parquet"
+
+
+def observe_solar_day(
+    scenes: Sequence[SceneRef],
+    grid: AnalysisGrid,
+    labels: npt.NDArray[np.int32],
+    parcel_ids: Sequence[str],
+    *,
+    settings: ObservationSettings,
+    cache_path: Path,
+) -> pd.DataFrame:
+    """Read, mask and reduce one solar day to one row per parcel; cached at ``cache_path``."""
+    if cache_path.exists():
+        return pd.read_parquet(cache_path)
+    arrays = read_solar_day(scenes, grid, bands=required_bands(settings.indices))
+    stats = parcel_index_stats(
+        arrays.reflectance,
+        arrays.scl,
+        labels,
+        n_parcels=len(parcel_ids),
+        indices=settings.indices,
+        mask_classes=settings.mask_classes,
+    )
+    stats.insert(0, "parcel_id", list(parcel_ids))
+    stats.insert(1, "scene_id", "+".join(s.item_id for s in scenes))
+    stats.insert(2, "acquired_utc", pd.Timestamp(scenes[0].acquired_utc))
+    stats.insert(3, "available_utc", pd.Timestamp(max(s.available_utc for s in scenes)))
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache_path) as temporary:
+        stats.to_parquet(temporary, index=False)
+    return stats

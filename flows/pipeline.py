@@ -1,0 +1,168 @@
+"""The forecasting chain as Prefect flows: fetch → features → train → forecast.
+
+Each flow takes a validated :class:`PestcastConfig` (so a bad config fails before any work) and
+returns a JSON-ready summary. The flows run with no Prefect server configured: the first call
+starts a temporary local one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from prefect import flow, get_run_logger
+
+from features.timeseries import feature_columns
+from flows.config import PestcastConfig
+from flows.layout import RunLayout
+from flows.observations import ObservationSettings
+from flows.stac_search import SceneRef, group_by_solar_day
+from flows.tasks import (
+    ParcelRaster,
+    build_features,
+    find_scenes,
+    load_parcels,
+    observe_scene_block,
+    parcel_labels,
+    prepare_demo_region,
+    publish_risk_map,
+    train_risk_models,
+    write_observations,
+)
+from models import load_risk_model
+
+__all__ = ["demo_flow", "features_flow", "fetch_flow", "forecast_flow", "train_flow"]
+
+INDICES = ("ndvi", "evi", "ndre", "lswi")
+DAYS_PER_TASK = 16
+"""Solar days per task: coarse tasks keep Prefect's per-task overhead small."""
+
+
+@flow(name="pestcast-fetch")
+def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
+    """Find scenes over the parcels and reduce each solar day to per-parcel index statistics."""
+    layout = RunLayout.from_config(config)
+    if config.demo_region is not None:
+        prepare_demo_region(config.demo_region)
+    parcels: gpd.GeoDataFrame = load_parcels(config)
+    scenes = find_scenes(config, parcels)
+    days = group_by_solar_day(scenes)
+    if not days:
+        raise ValueError(f"no scenes found in {config.sources.stac.url} for the parcels and window")
+    raster = parcel_labels(parcels, config, days[0][0].crs)
+    settings = ObservationSettings(INDICES, config.imagery.scl_mask_classes, raster.fingerprint)
+    outcomes = _observe_all(
+        days, raster, list(parcels["parcel_id"]), settings=settings, config=config, layout=layout
+    )
+    write_observations(outcomes, layout)
+    return _fetch_summary(len(parcels), outcomes)
+
+
+def _observe_all(
+    days: Sequence[Sequence[SceneRef]],
+    raster: ParcelRaster,
+    parcel_ids: list[str],
+    *,
+    settings: ObservationSettings,
+    config: PestcastConfig,
+    layout: RunLayout,
+) -> list[dict[str, Any]]:
+    logger = get_run_logger()
+    blocks = [days[i : i + DAYS_PER_TASK] for i in range(0, len(days), DAYS_PER_TASK)]
+    futures = [
+        observe_scene_block.submit(
+            block,
+            raster,
+            parcel_ids,
+            settings=settings,
+            cache_dir=layout.observation_dir,
+            on_read_error=config.imagery.on_read_error,
+        )
+        for block in blocks
+    ]
+    outcomes: list[dict[str, Any]] = []
+    for future in futures:
+        outcomes.extend(future.result())
+        logger.info("scenes processed: %d/%d solar days", len(outcomes), len(days))
+    return outcomes
+
+
+def _fetch_summary(n_parcels: int, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    used = [o for o in outcomes if o["status"] != "skipped" and o["parcels_with_clear_pixels"] > 0]
+    cloudy = [
+        o for o in outcomes if o["status"] != "skipped" and o["parcels_with_clear_pixels"] == 0
+    ]
+    skipped = Counter(o["reason"].split(";")[0] for o in outcomes if o["status"] == "skipped")
+    if cloudy:
+        skipped["no clear pixel over any parcel (cloud, shadow or nodata)"] = len(cloudy)
+    return {
+        "parcels": n_parcels,
+        "solar_days_found": len(outcomes),
+        "scenes_used": len(used),
+        "scenes_read_from_cache": sum(o["status"] == "cached" for o in outcomes),
+        "scenes_skipped": dict(skipped),
+    }
+
+
+@flow(name="pestcast-features")
+def features_flow(config: PestcastConfig) -> dict[str, Any]:
+    """Build the parcel × forecast-date feature table from observations, weather and surveys."""
+    path = build_features(config, RunLayout.from_config(config))
+    table = pd.read_parquet(path, columns=["forecast_date"])
+    return {
+        "feature_table": str(path),
+        "rows": len(table),
+        "forecast_dates": int(table["forecast_date"].nunique()),
+    }
+
+
+@flow(name="pestcast-train")
+def train_flow(config: PestcastConfig) -> dict[str, Any]:
+    """Train and validate one LightGBM model per pest and horizon on whole held-out seasons."""
+    layout = RunLayout.from_config(config)
+    features = feature_columns(pd.read_parquet(layout.feature_table))
+    version = train_risk_models(config, layout, features)
+    return {
+        "model_version": version,
+        "model_dir": str(layout.model_dir(version)),
+        "metrics": _metrics(config, layout),
+    }
+
+
+def _metrics(config: PestcastConfig, layout: RunLayout) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for pest in config.model.pests:
+        for horizon in config.model.horizons_days:
+            card = load_risk_model(layout.latest_model, pest, horizon).card
+            metrics[f"{pest}_h{horizon}"] = {
+                "validation_season": card["validation_season"],
+                "model": card["metrics"]["model"],
+                "baselines": card["metrics"]["baselines"],
+            }
+    return metrics
+
+
+@flow(name="pestcast-forecast")
+def forecast_flow(config: PestcastConfig) -> dict[str, Any]:
+    """Score the newest forecast date and publish the risk map."""
+    layout = RunLayout.from_config(config)
+    published = publish_risk_map(config, layout)
+    return {
+        "risk_map": str(published.path),
+        "latest": str(layout.latest_forecast / published.path.name),
+        "risk_classes": published.class_counts,
+    }
+
+
+@flow(name="pestcast-demo")
+def demo_flow(config: PestcastConfig) -> dict[str, Any]:
+    """The whole chain: find scenes → parcel features → train → score → publish."""
+    return {
+        "fetch": fetch_flow(config),
+        "features": features_flow(config),
+        "train": train_flow(config),
+        "forecast": forecast_flow(config),
+    }

@@ -1,0 +1,389 @@
+"""Prefect tasks: each does one I/O step and hands the computation to ``features``/``models``.
+
+Big in-memory objects (parcel tables, label rasters) pass between tasks of one run with caching
+off (hashing them would be slow and pointless); cross-run reuse comes from content-keyed files
+(observations per solar day, the demo region manifest), not from Prefect's cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from features.errors import PestcastError, SceneReadError, SourceError
+from features.timeseries import build_feature_table, weekly_forecast_dates
+from features.zonal import parcel_pixel_labels
+from flows.atomic import atomic_path, replace_symlink_atomic, write_text_atomic
+from flows.config import DemoRegionConfig, PestcastConfig
+from flows.demo import DemoSettings, demo_region_is_current, generate_demo_region
+from flows.layout import RunLayout
+from flows.observations import ObservationSettings, observation_cache_path, observe_solar_day
+from flows.publish import update_latest_link, write_geojson_rfc7946
+from flows.raster_read import AnalysisGrid, analysis_grid
+from flows.stac_search import SceneRef, search_scenes
+from flows.tables import read_parcels, read_surveys, read_weather
+from models import (
+    RiskModelSpec,
+    TrainedRiskModel,
+    classify_risk,
+    fit_risk_model,
+    load_risk_model,
+    predict_risk,
+    risk_drivers,
+    save_risk_model,
+)
+
+__all__ = [
+    "PublishedRiskMap",
+    "build_features",
+    "find_scenes",
+    "load_parcels",
+    "observe_scene_block",
+    "parcel_labels",
+    "prepare_demo_region",
+    "publish_risk_map",
+    "train_risk_models",
+    "write_observations",
+]
+
+PEST_NAMES_VI = {"bph": "rầy nâu", "blast": "đạo ôn"}
+PEST_NAMES_EN = {"bph": "brown planthopper", "blast": "rice blast"}
+
+
+@task(cache_policy=NO_CACHE)
+def prepare_demo_region(settings: DemoRegionConfig) -> str:
+    """Generate the simulated demo region unless an identical one is already on disk."""
+    demo = DemoSettings(
+        seed=settings.seed,
+        n_parcels=settings.n_parcels,
+        start=settings.start,
+        end=settings.end,
+        survey_fraction=settings.survey_fraction,
+    )
+    if demo_region_is_current(settings.data_dir, demo):
+        get_run_logger().info("demo region in %s is current; reusing it", settings.data_dir)
+        return "cached"
+    logger = get_run_logger()
+    generate_demo_region(settings.data_dir, demo, progress=logger.info)
+    return "generated"
+
+
+@task(cache_policy=NO_CACHE)
+def load_parcels(config: PestcastConfig) -> gpd.GeoDataFrame:
+    source = config.sources.parcels
+    return read_parcels(source.path, layer=source.layer, crs=config.region.crs)
+
+
+def _is_transient(_task: Any, _run: Any, state: Any) -> bool:
+    """Retry network trouble, never bad requests or bad data."""
+    try:
+        state.result()
+    except SourceError as error:
+        return isinstance(error.__cause__, TimeoutError | ConnectionError)
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_is_transient,
+)
+def find_scenes(config: PestcastConfig, parcels: gpd.GeoDataFrame) -> list[SceneRef]:
+    """Search the STAC source for scenes over the parcels' extent in the imagery window."""
+    stac = config.sources.stac
+    west, south, east, north = parcels.to_crs("EPSG:4326").total_bounds
+    scenes = search_scenes(
+        stac.url,
+        collection=stac.collection,
+        bbox_wgs84=(float(west), float(south), float(east), float(north)),
+        start=config.imagery.start,
+        end=config.imagery.end,
+        asset_keys=stac.asset_keys,
+        max_cloud_cover=stac.max_cloud_cover,
+        default_processing_baseline=stac.default_processing_baseline,
+    )
+    get_run_logger().info("found %d scenes in %s", len(scenes), stac.url)
+    return scenes
+
+
+@dataclass(frozen=True)
+class ParcelRaster:
+    """The parcels burnt onto the analysis grid."""
+
+    grid: AnalysisGrid
+    """Grid over the parcels' extent in the imagery CRS."""
+    labels: npt.NDArray[np.int32]
+    """0 outside parcels, i + 1 inside (inward-buffered) parcel i."""
+    fingerprint: str
+    """Hash of the labels and parcel ids: part of the observation cache key."""
+
+
+@task(cache_policy=NO_CACHE)
+def parcel_labels(
+    parcels: gpd.GeoDataFrame, config: PestcastConfig, scene_crs: str
+) -> ParcelRaster:
+    """Analysis grid over the parcels (in the imagery CRS) and the parcel label raster.
+
+    Parcels are reprojected to the raster CRS, never the raster to the parcels.
+    """
+    in_scene_crs = parcels.to_crs(scene_crs)
+    bounds = tuple(float(v) for v in in_scene_crs.total_bounds)
+    grid = analysis_grid(bounds, crs=scene_crs, resolution_m=config.imagery.resolution_m)  # type: ignore[arg-type]
+    labels = parcel_pixel_labels(
+        list(in_scene_crs.geometry),
+        transform=grid.transform,
+        shape=grid.shape,
+        inward_buffer_m=config.imagery.inward_buffer_m,
+    )
+    fingerprint = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
+    fingerprint += hashlib.sha256("\n".join(parcels["parcel_id"]).encode()).hexdigest()[:8]
+    return ParcelRaster(grid=grid, labels=labels, fingerprint=fingerprint)
+
+
+@task(cache_policy=NO_CACHE)
+def observe_scene_block(
+    days: Sequence[Sequence[SceneRef]],
+    raster: ParcelRaster,
+    parcel_ids: Sequence[str],
+    *,
+    settings: ObservationSettings,
+    cache_dir: Path,
+    on_read_error: str,
+) -> list[dict[str, Any]]:
+    """Parcel statistics for a block of solar days; one outcome record per day."""
+    outcomes = []
+    for scenes in days:
+        path = observation_cache_path(cache_dir, scenes, raster.grid, settings)
+        cached = path.exists()
+        try:
+            stats = observe_solar_day(
+                scenes, raster.grid, raster.labels, parcel_ids, settings=settings, cache_path=path
+            )
+        except SceneReadError as error:
+            if on_read_error == "raise":
+                raise
+            outcomes.append(_outcome(scenes, None, status="skipped", reason=str(error)))
+            continue
+        outcomes.append(_outcome(scenes, path, status="cached" if cached else "read", stats=stats))
+    return outcomes
+
+
+def _outcome(
+    scenes: Sequence[SceneRef],
+    path: Path | None,
+    *,
+    status: str,
+    reason: str = "",
+    stats: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    clear_parcels = 0 if stats is None else int((stats["n_valid_px"] > 0).sum())
+    return {
+        "solar_day": scenes[0].solar_day.isoformat(),
+        "items": [s.item_id for s in scenes],
+        "cloud_cover": scenes[0].cloud_cover,
+        "status": status,
+        "reason": reason,
+        "parcels_with_clear_pixels": clear_parcels,
+        "path": str(path) if path else None,
+    }
+
+
+@task(cache_policy=NO_CACHE)
+def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) -> Path:
+    """Concatenate the per-day statistics into one table and log what was used or skipped."""
+    frames = [pd.read_parquet(o["path"]) for o in outcomes if o["path"]]
+    if not frames:
+        raise SourceError("no scene could be read; see the skipped reasons above")
+    observations = pd.concat(frames, ignore_index=True)
+    with atomic_path(layout.observations) as temporary:
+        observations.to_parquet(temporary, index=False)
+    write_text_atomic(layout.scene_log, json.dumps(list(outcomes), indent=1, ensure_ascii=False))
+    return layout.observations
+
+
+@task(cache_policy=NO_CACHE)
+def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
+    """Feature table: one row per parcel and weekly forecast date, data available at that date."""
+    parcels = read_parcels(
+        config.sources.parcels.path, layer=config.sources.parcels.layer, crs=config.region.crs
+    )
+    observations = pd.read_parquet(layout.observations)
+    weather = read_weather(config.sources.weather.path)
+    surveys = read_surveys(
+        config.sources.surveys.path, known_parcels=parcels["parcel_id"], pests=config.model.pests
+    )
+    centroids = parcels.geometry.centroid
+    parcel_table = pd.DataFrame(
+        {
+            "parcel_id": parcels["parcel_id"],
+            "commune": parcels["commune"],
+            "x": centroids.x,
+            "y": centroids.y,
+        }
+    )
+    dates = weekly_forecast_dates(
+        config.imagery.start + dt.timedelta(days=60),
+        min(config.imagery.end, _last_weather_day(weather)),
+        weekday=config.features.forecast_weekday,
+    )
+    table = build_feature_table(
+        observations,
+        parcel_table,
+        weather,
+        surveys,
+        forecast_dates=dates,
+        pests=config.model.pests,
+        horizons=config.model.horizons_days,
+        min_valid_px=config.imagery.min_valid_px,
+        neighbour_radius_m=config.features.neighbour_radius_m,
+    )
+    with atomic_path(layout.feature_table) as temporary:
+        table.to_parquet(temporary, index=False)
+    get_run_logger().info("feature table: %d rows × %d columns", len(table), table.shape[1])
+    return layout.feature_table
+
+
+def _last_weather_day(weather: pd.DataFrame) -> dt.date:
+    return pd.Timestamp(weather["date"].max()).date() + dt.timedelta(days=1)
+
+
+@task(cache_policy=NO_CACHE)
+def train_risk_models(config: PestcastConfig, layout: RunLayout, features: list[str]) -> str:
+    """Fit one model per pest and horizon, validated on a held-out season; returns the version."""
+    table = pd.read_parquet(layout.feature_table)
+    version = _model_version(layout.feature_table, config)
+    directory = layout.model_dir(version)
+    logger = get_run_logger()
+    for pest in config.model.pests:
+        for horizon in config.model.horizons_days:
+            spec = RiskModelSpec(
+                pest=pest,
+                horizon_days=horizon,
+                features=tuple(features),
+                params=config.model.params,
+                num_boost_round=config.model.num_boost_round,
+                seed=config.model.seed,
+            )
+            model = fit_risk_model(
+                table,
+                spec,
+                validation_season=config.model.validation_season,
+                model_version=version,
+                risk_classes=[(c.name, c.upper) for c in config.forecast.risk_classes],
+            )
+            save_risk_model(model, directory)
+            logger.info("%s h%d: %s", pest, horizon, _metrics_line(model))
+    replace_symlink_atomic(layout.latest_model, directory)
+    return version
+
+
+def _model_version(feature_table: Path, config: PestcastConfig) -> str:
+    digest = hashlib.sha256(feature_table.read_bytes())
+    digest.update(config.model.model_dump_json().encode())
+    return f"{dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
+
+
+def _metrics_line(model: TrainedRiskModel) -> str:
+    metrics = model.card["metrics"]["model"]
+    return (
+        f"held-out {model.card['validation_season']}: ROC-AUC {metrics['roc_auc']:.3f}, "
+        f"PR-AUC {metrics['pr_auc']:.3f}, Brier {metrics['brier']:.4f}"
+    )
+
+
+@dataclass(frozen=True)
+class PublishedRiskMap:
+    """Where the risk map went and how many parcels fell in each class."""
+
+    path: Path
+    """The dated ``risk_map.geojson``."""
+    class_counts: dict[str, dict[str, int]]
+    """``<pest>_h<h>`` → risk class → number of parcels."""
+
+
+@task(cache_policy=NO_CACHE)
+def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
+    """Score the latest forecast date and publish the RFC 7946 risk map atomically."""
+    table = pd.read_parquet(layout.feature_table)
+    forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
+    rows = table[table["forecast_date"] == forecast_date].reset_index(drop=True)
+    if rows.empty:
+        raise PestcastError(
+            f"no feature rows for forecast date {forecast_date:%Y-%m-%d} in "
+            f"{layout.feature_table}; pick a date the inputs cover (forecast.date) "
+            "or rerun the features stage"
+        )
+    parcels = read_parcels(
+        config.sources.parcels.path, layer=config.sources.parcels.layer, crs=config.region.crs
+    )
+    risk = pd.concat(
+        [
+            _score(rows, config, layout, pest, horizon)
+            for pest in config.model.pests
+            for horizon in config.model.horizons_days
+        ],
+        ignore_index=True,
+    )
+    risk["forecast_date"] = forecast_date.date().isoformat()
+    layered = parcels[["parcel_id", "district", "geometry"]].merge(risk, on="parcel_id")
+    dated_dir = layout.forecast_dir(forecast_date.date())
+    path = write_geojson_rfc7946(
+        gpd.GeoDataFrame(layered, crs=parcels.crs), dated_dir / "risk_map.geojson"
+    )
+    update_latest_link(layout.output_dir, dated_dir)
+    return PublishedRiskMap(path=path, class_counts=_class_counts(risk, config))
+
+
+def _class_counts(risk: pd.DataFrame, config: PestcastConfig) -> dict[str, dict[str, int]]:
+    order = [c.name for c in config.forecast.risk_classes]
+    counts = risk.groupby(["pest", "horizon_days"])["risk_class"].value_counts()
+    return {
+        f"{pest}_h{horizon}": {name: int(counts.get((pest, horizon, name), 0)) for name in order}
+        for pest in config.model.pests
+        for horizon in config.model.horizons_days
+    }
+
+
+def _score(
+    rows: pd.DataFrame, config: PestcastConfig, layout: RunLayout, pest: str, horizon: int
+) -> pd.DataFrame:
+    model = load_risk_model(layout.latest_model, pest, horizon)
+    risk = predict_risk(model, rows)
+    thresholds = [(c.name, c.upper) for c in config.forecast.risk_classes]
+    names_vi = {c.name: c.name_vi for c in config.forecast.risk_classes}
+    classes = classify_risk(risk, thresholds)
+    drivers = risk_drivers(model, rows, top_k=3)
+    return pd.DataFrame(
+        {
+            "parcel_id": rows["parcel_id"],
+            "commune": rows["commune"],
+            "pest": pest,
+            "pest_name_en": PEST_NAMES_EN[pest],
+            "pest_name_vi": PEST_NAMES_VI[pest],
+            "horizon_days": horizon,
+            "risk": np.round(risk, 4),
+            "risk_class": classes,
+            "risk_class_vi": [names_vi[c] for c in classes],
+            "n_valid_px": rows["last_obs_valid_px"],
+            "days_since_clear_obs": rows["days_since_clear_obs"],
+            "drivers": ["; ".join(f"{name} {value:+.2f}" for name, value in d) for d in drivers],
+            "model_version": model.card["model_version"],
+        }
+    )

@@ -1,0 +1,100 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Review the latest risk map
+#
+# For agronomists and data scientists: what the newest forecast says, per commune and class,
+# which parcels rank highest and why, and how the models did on their held-out season next to
+# the persistence and climatology baselines. Run after `make demo` (or any `pestcast forecast`);
+# set `PESTCAST_CONFIG` to review another region. Open with `jupytext --to notebook` or run it
+# as a script.
+
+# %%
+import json
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from flows.config import load_config
+from flows.layout import RunLayout
+from models import load_risk_model
+
+config = load_config(Path(os.environ.get("PESTCAST_CONFIG", "config/demo.yaml")))
+layout = RunLayout.from_config(config)
+risk_map = gpd.read_file(layout.latest_forecast / "risk_map.geojson")
+print(f"{len(risk_map)} features, forecast date {risk_map['forecast_date'].iloc[0]}")
+
+# %% [markdown]
+# ## Parcels per risk class, commune and pest (7-day horizon)
+
+# %%
+week = risk_map[risk_map["horizon_days"] == min(config.model.horizons_days)]
+by_commune = week.pivot_table(
+    index=["commune", "pest"],
+    columns="risk_class",
+    values="parcel_id",
+    aggfunc="count",
+    fill_value=0,
+)
+print(by_commune)
+
+# %% [markdown]
+# ## The ten riskiest parcels and their drivers
+# `n_valid_px` and `days_since_clear_obs` say how much recent imagery backs each forecast.
+
+# %%
+columns = [
+    "parcel_id",
+    "commune",
+    "pest",
+    "risk",
+    "risk_class",
+    "n_valid_px",
+    "days_since_clear_obs",
+    "drivers",
+]
+print(week.sort_values("risk", ascending=False)[columns].head(10).to_string(index=False))
+
+# %% [markdown]
+# ## Held-out season skill
+# ROC-AUC, PR-AUC and Brier score of each model on its whole held-out season, next to the
+# baselines scored on the same rows.
+
+# %%
+rows = []
+for pest in config.model.pests:
+    for horizon in config.model.horizons_days:
+        card = load_risk_model(layout.latest_model, pest, horizon).card
+        scores = {"model": card["metrics"]["model"], **card["metrics"]["baselines"]}
+        for name, metrics in scores.items():
+            rows.append(
+                {
+                    "pest": pest,
+                    "horizon_days": horizon,
+                    "season": card["validation_season"],
+                    "forecast": name,
+                    **{k: metrics[k] for k in ("roc_auc", "pr_auc", "brier")},
+                }
+            )
+skill = pd.DataFrame(rows)
+print(skill.to_string(index=False, float_format="{:.3f}".format))
+
+# %% [markdown]
+# ## Reliability of the 7-day BPH model on its held-out season
+
+# %%
+card = load_risk_model(layout.latest_model, "bph", min(config.model.horizons_days)).card
+print(json.dumps(card["metrics"]["model"]["reliability"], indent=1)[:2000])

@@ -1,0 +1,135 @@
+"""The whole chain on a small demo region, as real Prefect flows under a test harness."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from geojson_validator import configure_logging, validate_geometries, validate_structure
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
+from flows.pipeline import demo_flow, fetch_flow
+
+pytestmark = pytest.mark.e2e
+configure_logging(enabled=False)
+
+N_PARCELS = 150
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory: pytest.TempPathFactory) -> PestcastConfig:
+    root = tmp_path_factory.mktemp("small-region")
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    data = root / "data"
+    raw["region"]["name"] = "small"
+    raw["demo_region"].update(
+        data_dir=str(data), n_parcels=N_PARCELS, start="2023-06-01", end="2024-09-30", seed=7
+    )
+    raw["sources"]["stac"]["url"] = str(data / "stac" / "catalog.json")
+    for name, file in (
+        ("parcels", "parcels.gpkg"),
+        ("weather", "weather.parquet"),
+        ("surveys", "surveys.parquet"),
+    ):
+        raw["sources"][name]["path"] = str(data / file)
+    raw["imagery"].update(start="2023-06-01", end="2024-09-30")
+    raw["model"]["num_boost_round"] = 60
+    raw["paths"] = {"work_dir": str(root / "work"), "output_dir": str(root / "outputs")}
+    path = root / "small.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_config(path)
+
+
+@pytest.fixture(scope="module")
+def demo_run(harness: None, small_config: PestcastConfig) -> dict[str, Any]:
+    return demo_flow(small_config)
+
+
+def test_risk_map_is_published_under_latest(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    published = Path(demo_run["forecast"]["risk_map"])
+    latest = small_config.paths.output_dir / "latest" / "risk_map.geojson"
+    assert published.parent.name == published.parent.name[:10]  # a YYYY-MM-DD folder
+    assert latest.resolve() == published.resolve()
+
+
+def test_risk_map_is_rfc7946_with_the_promised_properties(demo_run: dict[str, Any]) -> None:
+    collection = json.loads(Path(demo_run["forecast"]["risk_map"]).read_text(encoding="utf-8"))
+    assert validate_structure(collection, check_crs=True) == {}
+    checked = validate_geometries(
+        collection,
+        criteria_problematic=[
+            "self_intersection",
+            "excessive_coordinate_precision",
+            "outside_lat_lon_boundaries",
+            "crosses_antimeridian",
+        ],
+    )
+    assert checked["invalid"] == {}
+    assert checked["problematic"] == {}
+    assert collection["type"] == "FeatureCollection"
+    assert "crs" not in collection
+    features = collection["features"]
+    assert len(features) == N_PARCELS * 2 * 2  # parcels × pests × horizons
+    for feature in features[:50]:
+        properties = feature["properties"]
+        for key in (
+            "parcel_id",
+            "commune",
+            "district",
+            "pest",
+            "forecast_date",
+            "horizon_days",
+            "risk",
+            "risk_class",
+            "n_valid_px",
+            "model_version",
+        ):
+            assert key in properties, key
+        assert 0.0 <= properties["risk"] <= 1.0
+        assert properties["risk_class"] in {"low", "medium", "high"}
+        ring = feature["geometry"]["coordinates"][0]
+        assert _signed_area(ring) > 0, "outer rings must be counter-clockwise"
+        lon, lat = ring[0]
+        assert 104 < lon < 107
+        assert 9 < lat < 12
+        assert all(len(str(v).split(".")[-1]) <= 6 for point in ring for v in point)
+
+
+def test_models_beat_climatology_on_the_held_out_season(demo_run: dict[str, Any]) -> None:
+    for name, result in demo_run["train"]["metrics"].items():
+        model_auc = result["model"]["roc_auc"]
+        assert not math.isnan(model_auc), name
+        assert model_auc > 0.6, f"{name}: held-out ROC-AUC {model_auc:.3f}"
+
+
+def test_summary_reports_scenes_used_and_skipped(demo_run: dict[str, Any]) -> None:
+    fetch = demo_run["fetch"]
+    assert fetch["parcels"] == N_PARCELS
+    assert fetch["scenes_used"] > 20
+    assert fetch["scenes_used"] + sum(fetch["scenes_skipped"].values()) == fetch["solar_days_found"]
+
+
+def test_second_fetch_reads_every_scene_from_cache(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    again = fetch_flow(small_config)
+    assert again["scenes_read_from_cache"] == demo_run["fetch"]["solar_days_found"]
+
+
+def _signed_area(ring: list[list[float]]) -> float:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) / 2
