@@ -1,0 +1,389 @@
+"""Generate the demo region: the entry point of the simulator.
+
+Order of simulation: landscape → crop calendars → weather → epidemics (day by day) → surveys and
+truth → imagery (clouds linked to that day's weather, canopy damage from the epidemic). Every
+random draw comes from a named stream seeded by ``(seed, stream)``, and each scene has its own
+stream, so the output does not depend on how scenes are spread over worker processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import shapely
+
+from flows.demo.clouds import plan_clouds, scene_cloud_fraction
+from flows.demo.crop_calendar import CropCalendar, CropState, crop_state, draw_crop_calendar
+from flows.demo.epidemic import (
+    LAG_DAYS,
+    PESTS,
+    ParcelTraits,
+    PestOutcome,
+    damage_index,
+    simulate_epidemics,
+)
+from flows.demo.geometry import COMMUNES, RegionLayout, build_region_layout
+from flows.demo.imagery import SceneResult, SceneSpec, render_context, write_scenes
+from flows.demo.settings import SIMULATOR_VERSION, SPINUP_DAYS, DemoSettings
+from flows.demo.stac_catalog import (
+    COLLECTION_ID,
+    ItemFacts,
+    build_item,
+    item_id,
+    processing_baseline,
+    write_catalog,
+)
+from flows.demo.surface import FieldConditions, field_fractions, flood_level, surface_tables
+from flows.demo.surveys import simulate_surveys
+from flows.demo.weather import DailyWeather, simulate_weather
+from flows.demo.writers import (
+    write_geopackage,
+    write_parquet,
+    write_parquet_table,
+    write_text_atomic,
+)
+
+__all__ = [
+    "HORIZONS_DAYS",
+    "MANIFEST_NAME",
+    "DemoWorld",
+    "demo_region_is_current",
+    "generate_demo_region",
+    "simulate_world",
+    "survey_shares",
+    "truth_table",
+]
+
+MANIFEST_NAME = "MANIFEST.json"
+HORIZONS_DAYS = (7, 14)
+REGION_FILES = {
+    "parcels": "parcels.gpkg",
+    "stac": "stac/catalog.json",
+    "weather": "weather.parquet",
+    "surveys": "surveys.parquet",
+    "truth": "truth.parquet",
+}
+_STREAMS = {
+    "geometry": 1,
+    "calendar": 2,
+    "weather": 3,
+    "vigour": 4,
+    "epidemic": 5,
+    "surveys": 6,
+    "texture": 7,
+    "scene_plans": 8,
+    "scene_pixels": 9,
+}
+ACQUISITION_TIME_UTC = dt.time(3, 26, 1)
+
+
+def _stream(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, _STREAMS[name]])
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """The simulated region in memory, before any file is written."""
+
+    settings: DemoSettings
+    layout: RegionLayout
+    calendar: CropCalendar
+    weather: DailyWeather
+    vigour: npt.NDArray[np.float64]
+    """Vigour of every rendered field (registered parcels first)."""
+    parcel_state: CropState
+    """Crop stage of the registered parcels on every simulated day."""
+    epidemics: dict[str, PestOutcome]
+    damage: npt.NDArray[np.float32]
+    """(day, parcel) canopy damage 0–0.5."""
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.calendar.first_day
+
+    def day_index(self, day: dt.date) -> int:
+        return (day - self.first_day).days
+
+
+def simulate_world(settings: DemoSettings) -> DemoWorld:
+    """Landscape, calendars, weather and epidemics from ``settings.start − 120 d`` to end + 14 d."""
+    seed = settings.seed
+    layout = build_region_layout(settings.n_parcels, _stream(seed, "geometry"))
+    first_day = settings.start - dt.timedelta(days=SPINUP_DAYS)
+    n_days = (settings.end - first_day).days + LAG_DAYS + 2
+    last_day = first_day + dt.timedelta(days=n_days - 1)
+    calendar = draw_crop_calendar(
+        first_day,
+        last_day,
+        layout.field_block,
+        layout.field_compartment,
+        _stream(seed, "calendar"),
+    )
+    weather = simulate_weather(first_day, n_days, len(COMMUNES), _stream(seed, "weather"))
+    vigour = np.clip(_stream(seed, "vigour").normal(1.0, 0.07, layout.n_fields), 0.82, 1.18)
+    parcels = slice(0, layout.n_parcels)
+    state = crop_state(calendar, np.arange(n_days), fields=parcels)
+    traits = ParcelTraits(
+        vigour=vigour[parcels],
+        commune=layout.parcel_commune,
+        centroids=shapely.get_coordinates(shapely.centroid(layout.parcels.geometry.to_numpy())),
+    )
+    epidemics = simulate_epidemics(state, weather, traits, _stream(seed, "epidemic"))
+    return DemoWorld(
+        settings=settings,
+        layout=layout,
+        calendar=calendar,
+        weather=weather,
+        vigour=vigour,
+        parcel_state=state,
+        epidemics=epidemics,
+        damage=damage_index(epidemics, state.days_since_sowing),
+    )
+
+
+def generate_demo_region(
+    out_dir: Path,
+    settings: DemoSettings,
+    *,
+    progress: Callable[[str], None] | None = None,
+    max_workers: int = 2,
+) -> Path:
+    """Simulate the region into ``out_dir`` and return the path of its ``MANIFEST.json``.
+
+    Any previous region in ``out_dir`` is removed first (manifest first, so an interrupted run
+    leaves no manifest and is regenerated next time). Scenes are rendered in ``max_workers``
+    processes; the bytes written do not depend on it.
+    """
+    report = progress or _ignore
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_previous_region(out_dir)
+    report(f"demo region: simulating {settings.n_parcels} parcels {settings.start}→{settings.end}")
+    world = simulate_world(settings)
+    write_geopackage(out_dir / REGION_FILES["parcels"], world.layout.parcels, layer="parcels")
+    communes = [name for name, _ in COMMUNES]
+    write_parquet(out_dir / REGION_FILES["weather"], world.weather.table(communes, settings.end))
+    surveys = _surveys(world)
+    write_parquet(out_dir / REGION_FILES["surveys"], surveys)
+    write_parquet_table(
+        out_dir / REGION_FILES["truth"], truth_table(world), float_columns=("p_true",)
+    )
+    report("demo region: parcels, weather, surveys and truth written")
+    facts = _write_imagery(out_dir, world, max_workers=max_workers, progress=report)
+    manifest = _manifest(world, surveys, facts)
+    path = out_dir / MANIFEST_NAME
+    write_text_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False))
+    report(f"demo region: complete in {out_dir}")
+    return path
+
+
+def demo_region_is_current(out_dir: Path, settings: DemoSettings) -> bool:
+    """True when ``out_dir`` holds a complete region made by this simulator with ``settings``."""
+    path = Path(out_dir) / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(manifest, dict)
+        and manifest.get("simulator_version") == SIMULATOR_VERSION
+        and manifest.get("settings") == settings.to_json()
+        and all((Path(out_dir) / name).exists() for name in REGION_FILES.values())
+    )
+
+
+def _ignore(_message: str) -> None:
+    """Progress sink when the caller passes none."""
+
+
+def _remove_previous_region(out_dir: Path) -> None:
+    """Delete the files this simulator writes (manifest first); nothing else in ``out_dir``."""
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for name in REGION_FILES.values():
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "stac", ignore_errors=True)
+
+
+def _surveys(world: DemoWorld) -> pd.DataFrame:
+    settings = world.settings
+    first = world.day_index(settings.start)
+    days = np.arange(first, world.day_index(settings.end) + 1)
+    weekdays = np.array([(world.first_day + dt.timedelta(days=int(d))).weekday() for d in days])
+    return simulate_surveys(
+        {pest: outcome.severity for pest, outcome in world.epidemics.items()},
+        world.parcel_state.in_crop,
+        first_day=world.first_day,
+        survey_days=days[weekdays == settings.survey_weekday],
+        parcel_ids=list(world.layout.parcels["parcel_id"]),
+        survey_fraction=settings.survey_fraction,
+        rng=_stream(settings.seed, "surveys"),
+    )
+
+
+def truth_table(world: DemoWorld) -> pa.Table:
+    """Every parcel × day in [start, end] × pest × horizon: latent severity and exact ``p_true``.
+
+    Rows are ordered by pest, horizon, parcel and date; ``parcel_id`` and ``pest`` are
+    dictionary-encoded.
+    """
+    settings = world.settings
+    days = np.arange(world.day_index(settings.start), world.day_index(settings.end) + 1)
+    n_parcels = world.layout.n_parcels
+    dates = pd.date_range(settings.start, settings.end, freq="D").to_numpy("datetime64[ns]")
+    blocks = [(pest, h) for pest in PESTS for h in HORIZONS_DAYS]
+    severity, p_true = [], []
+    for pest, horizon in blocks:
+        outcome = world.epidemics[pest]
+        severity.append(outcome.severity[days].T.ravel())
+        p_true.append(outcome.p_true(world.parcel_state.in_crop, days, horizon).T.ravel())
+    block_rows = n_parcels * len(days)
+    parcel_codes = np.tile(np.repeat(np.arange(n_parcels, dtype=np.int32), len(days)), len(blocks))
+    pest_codes = np.repeat(np.array([PESTS.index(p) for p, _ in blocks], np.int8), block_rows)
+    return pa.table(
+        {
+            "parcel_id": pa.DictionaryArray.from_arrays(
+                parcel_codes, pa.array(list(world.layout.parcels["parcel_id"]))
+            ),
+            "date": pa.array(np.tile(dates, n_parcels * len(blocks)), pa.timestamp("ns")),
+            "pest": pa.DictionaryArray.from_arrays(pest_codes, pa.array(list(PESTS))),
+            "horizon_days": np.repeat(np.array([h for _, h in blocks], np.int8), block_rows),
+            "severity": np.concatenate(severity).astype(np.int8),
+            "p_true": np.concatenate(p_true).astype(np.float32),
+        }
+    )
+
+
+def scene_dates(settings: DemoSettings) -> list[dt.date]:
+    """Acquisition dates every ``revisit_days`` from ``start`` to ``end``."""
+    n_scenes = (settings.end - settings.start).days // settings.revisit_days + 1
+    return [settings.start + dt.timedelta(days=k * settings.revisit_days) for k in range(n_scenes)]
+
+
+def _write_imagery(
+    out_dir: Path, world: DemoWorld, *, max_workers: int, progress: Callable[[str], None]
+) -> list[ItemFacts]:
+    stac_dir = out_dir / "stac"
+    seed = world.settings.seed
+    context = render_context(world.layout, stac_dir / COLLECTION_ID, _stream(seed, "texture"))
+    facts, specs = _plan_scenes(world)
+    results = write_scenes(context, specs, max_workers=max_workers, progress=progress)
+    facts = _with_cloud_cover(facts, results)
+    write_catalog(stac_dir, [build_item(f, world.layout.grid) for f in facts])
+    return facts
+
+
+def _plan_scenes(world: DemoWorld) -> tuple[list[ItemFacts], list[SceneSpec]]:
+    """Item facts (cloud cover still unknown) and render specs of every scene."""
+    rng = _stream(world.settings.seed, "scene_plans")
+    dates = scene_dates(world.settings)
+    days = np.array([world.day_index(d) for d in dates])
+    state = crop_state(world.calendar, days)
+    facts, specs = [], []
+    for k, (day, date) in enumerate(zip(days, dates, strict=True)):
+        acquired = dt.datetime.combine(date, ACQUISITION_TIME_UTC, dt.UTC) + dt.timedelta(
+            seconds=int(rng.integers(0, 20))
+        )
+        available = acquired + dt.timedelta(hours=float(rng.uniform(20.0, 30.0)))
+        platform = "sentinel-2a" if k % 2 == 0 else "sentinel-2b"
+        identifier = item_id(platform, acquired, available)
+        baseline = processing_baseline(date)
+        plan = plan_clouds(acquired, _cloud_fraction(world.weather, int(day), rng), rng)
+        tables = surface_tables(field_fractions(_conditions(world, state, k, int(day))))
+        seed = (world.settings.seed, _STREAMS["scene_pixels"], k)
+        specs.append(SceneSpec(k, identifier, baseline, tables, plan, seed))
+        facts.append(ItemFacts(identifier, acquired, available, platform, baseline, 0.0))
+    return facts, specs
+
+
+def _cloud_fraction(weather: DailyWeather, day: int, rng: np.random.Generator) -> float:
+    rain = weather.rain_mm.mean(axis=1)
+    return scene_cloud_fraction(
+        weather.first_day + dt.timedelta(days=day),
+        float(rain[day]),
+        float(rain[day - 1]),
+        float(weather.humidity_anomaly_pct[day]),
+        rng,
+    )
+
+
+def _conditions(world: DemoWorld, state: CropState, scene: int, day: int) -> FieldConditions:
+    damage = np.zeros(world.layout.n_fields, dtype=np.float32)
+    damage[: world.layout.n_parcels] = world.damage[day]
+    recent_rain = float(world.weather.rain_mm[day - 2 : day + 1].mean(axis=1).sum())
+    return FieldConditions(
+        days_since_sowing=state.days_since_sowing[scene],
+        days_since_harvest=state.days_since_harvest[scene],
+        days_to_sowing=state.days_to_sowing[scene],
+        vigour=world.vigour,
+        damage=damage,
+        three_crops=world.calendar.three_crops,
+        flood=flood_level(world.first_day + dt.timedelta(days=day)),
+        soil_wetness=float(np.clip(0.15 + 0.6 * recent_rain / 20.0, 0.0, 0.9)),
+    )
+
+
+def _with_cloud_cover(facts: list[ItemFacts], results: list[SceneResult]) -> list[ItemFacts]:
+    cover = {result.index: result.cloud_cover_pct for result in results}
+    return [
+        ItemFacts(f.item_id, f.acquired_utc, f.available_utc, f.platform, f.processing_baseline,
+                  cover[k])
+        for k, f in enumerate(facts)
+    ]  # fmt: skip
+
+
+def survey_shares(surveys: pd.DataFrame) -> pd.DataFrame:
+    """Weekly share of surveyed parcels observed at ≥ light, one column per pest."""
+    flagged = surveys.assign(infested=surveys["severity"] != "none")
+    return pd.pivot_table(
+        flagged, index="survey_date", columns="pest", values="infested", aggfunc="mean"
+    )
+
+
+def _manifest(world: DemoWorld, surveys: pd.DataFrame, facts: list[ItemFacts]) -> dict[str, Any]:
+    shares = survey_shares(surveys)
+    cloud = pd.Series(
+        [f.cloud_cover_pct / 100.0 for f in facts],
+        index=pd.DatetimeIndex([f.acquired_utc.date() for f in facts]),
+    )
+    months = pd.DatetimeIndex(cloud.index).month
+    grid = world.layout.grid
+    return {
+        "simulator": "flows.demo",
+        "simulator_version": SIMULATOR_VERSION,
+        "settings": world.settings.to_json(),
+        "files": REGION_FILES,
+        "counts": {
+            "parcels": world.layout.n_parcels,
+            "fields_rendered": world.layout.n_fields,
+            "scenes": len(facts),
+            "survey_rows": len(surveys),
+        },
+        "grid": {
+            "crs": "EPSG:32648",
+            "transform_10m": list(grid.transform(10)),
+            "shape_10m": list(grid.shape(10)),
+        },
+        "summary": {
+            "mean_cloud_fraction_wet_may_oct": _rounded(cloud[months.isin(range(5, 11))].mean()),
+            "mean_cloud_fraction_dry_dec_apr": _rounded(
+                cloud[months.isin([12, 1, 2, 3, 4])].mean()
+            ),
+            "peak_weekly_survey_share": {p: _rounded(shares[p].max()) for p in shares},
+            "trough_weekly_survey_share": {p: _rounded(shares[p].min()) for p in shares},
+        },
+    }
+
+
+def _rounded(value: float) -> float | None:
+    """JSON-safe rounded value (None for NaN)."""
+    return None if np.isnan(value) else round(float(value), 3)
