@@ -12,6 +12,11 @@ feature (per pest ``p``)         unit    meaning
 ``nbr_infested_share_<p>``       0–1     share of the other parcels within the neighbour radius,
                                          surveyed in the last 14 days, found at ≥ light
 ``commune_infested_share_<p>``   0–1     the same among the other parcels of the commune
+``region_infested_share_<p>``    0–1     the same among all parcels surveyed in the last 14 days
+``region_infested_trend_<p>``    0–1     that share minus the share of the 14 days before
+``history_infested_rate_<p>``    0–1     share of all the parcel's reported surveys at ≥ light
+                                         (a parcel's standing susceptibility); NaN if none
+``history_surveys_<p>``          count   number of the parcel's reported surveys
 ===============================  ======  =========================================================
 
 "Surveyed in the last 14 days" means ``t − 14 < survey_date`` and ``report_date ≤ t``. Shares are
@@ -108,7 +113,47 @@ def survey_history_features(
         features[f"commune_infested_share_{pest}"] = _share(
             _commune_totals(infested, commune_codes) - infested, in_commune - surveyed
         )
+        features.update(_regional_features(records, days, len(parcel_ids), pest))
+        features.update(_parcel_history(records, days, len(parcel_ids), pest))
     return features
+
+
+def _regional_features(
+    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str
+) -> dict[str, FloatGrid]:
+    """Region-wide infested share of the last 14 days and its change: the wave's phase."""
+    now, before = np.full(len(days), np.nan), np.full(len(days), np.nan)
+    infested = records.level >= INFESTED_LEVEL
+    for row, day in enumerate(days):
+        known = records.report_day <= day
+        recent = known & (records.survey_day > day - RECENT_SURVEY_DAYS)
+        earlier = known & ~recent & (records.survey_day > day - 2 * RECENT_SURVEY_DAYS)
+        now[row] = infested[recent].mean() if recent.any() else np.nan
+        before[row] = infested[earlier].mean() if earlier.any() else np.nan
+    shape = (len(days), n_parcels)
+    return {
+        f"region_infested_share_{pest}": np.broadcast_to(now[:, None], shape),
+        f"region_infested_trend_{pest}": np.broadcast_to((now - before)[:, None], shape),
+    }
+
+
+def _parcel_history(
+    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str
+) -> dict[str, FloatGrid]:
+    """Each parcel's share of reported surveys at ≥ light, over its whole known history."""
+    shape = (len(days), n_parcels)
+    positives, counts = np.zeros(shape), np.zeros(shape)
+    infested = (records.level >= INFESTED_LEVEL).astype(np.float64)
+    for row, day in enumerate(days):
+        known = records.report_day <= day
+        counts[row] = np.bincount(records.parcel[known], minlength=n_parcels)
+        positives[row] = np.bincount(
+            records.parcel[known], weights=infested[known], minlength=n_parcels
+        )
+    return {
+        f"history_infested_rate_{pest}": _share(positives, counts),
+        f"history_surveys_{pest}": counts,
+    }
 
 
 def survey_labels(

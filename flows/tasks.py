@@ -381,8 +381,8 @@ def _score(
             "risk": np.round(risk, 4),
             "risk_class": classes,
             "risk_class_vi": [names_vi[c] for c in classes],
-            "n_valid_px": rows["last_obs_valid_px"],
-            "days_since_clear_obs": rows["days_since_clear_obs"],
+            "n_valid_px": rows["last_obs_valid_px"].astype("Int64"),
+            "days_since_clear_obs": rows["days_since_clear_obs"].astype("Int64"),
             "drivers": ["; ".join(f"{name} {value:+.2f}" for name, value in d) for d in drivers],
             "model_version": model.card["model_version"],
         }

@@ -40,6 +40,7 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
     os.close(handle)
+    Path(temporary).chmod(0o644)  # mkstemp makes 0600; models are shared read-only files
     try:
         write(Path(temporary))
         Path(temporary).replace(target)

@@ -100,3 +100,23 @@ def test_severity_levels_accept_names_and_numbers() -> None:
         severity_levels(pd.Series(["none", "severe"]))
     with pytest.raises(DataError, match="0–3"):
         severity_levels(pd.Series([1.5]))
+
+
+def test_parcel_history_rate_counts_only_reported_surveys() -> None:
+    features = history(["2024-03-02", "2024-03-04", "2024-03-06"])
+    rate = features["history_infested_rate_bph"][:, 1]
+    counts = features["history_surveys_bph"][:, 1]
+    np.testing.assert_array_equal(counts, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(rate, [np.nan, 1.0, 0.5])  # medium, then the late "none"
+    assert np.isnan(features["history_infested_rate_bph"][:, 0]).all()
+
+
+def test_region_share_and_trend_follow_reports_across_all_parcels() -> None:
+    features = history(["2024-03-02", "2024-03-04", "2024-03-20"])
+    share = features["region_infested_share_blast"]
+    assert share.shape == (3, len(PARCELS))
+    np.testing.assert_array_equal(share[:, 0], [np.nan, np.nan, 1.0])  # reported on 20 March
+    np.testing.assert_array_equal(
+        features["region_infested_share_bph"][:, 2], [np.nan, 1.0, np.nan]
+    )
+    assert np.isnan(features["region_infested_trend_blast"][:, 0]).all()  # nothing before
