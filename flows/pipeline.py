@@ -15,6 +15,7 @@ import geopandas as gpd
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from features.errors import SourceError
 from features.timeseries import feature_columns
 from flows.config import PestcastConfig
 from flows.layout import RunLayout
@@ -51,7 +52,11 @@ def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
     scenes = find_scenes(config, parcels)
     days = group_by_solar_day(scenes)
     if not days:
-        raise ValueError(f"no scenes found in {config.sources.stac.url} for the parcels and window")
+        raise SourceError(
+            f"no scenes in {config.sources.stac.url} cover the parcels between "
+            f"{config.imagery.start} and {config.imagery.end}; check imagery.start/end, "
+            "sources.stac.collection and sources.stac.max_cloud_cover"
+        )
     raster = parcel_labels(parcels, config, days[0][0].crs)
     settings = ObservationSettings(INDICES, config.imagery.scl_mask_classes, raster.fingerprint)
     outcomes = _observe_all(

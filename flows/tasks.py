@@ -41,6 +41,7 @@ from models import (
     classify_risk,
     fit_risk_model,
     load_risk_model,
+    model_paths,
     predict_risk,
     risk_drivers,
     save_risk_model,
@@ -266,11 +267,20 @@ def _last_weather_day(weather: pd.DataFrame) -> dt.date:
 
 @task(cache_policy=NO_CACHE)
 def train_risk_models(config: PestcastConfig, layout: RunLayout, features: list[str]) -> str:
-    """Fit one model per pest and horizon, validated on a held-out season; returns the version."""
-    table = pd.read_parquet(layout.feature_table)
-    version = _model_version(layout.feature_table, config)
-    directory = layout.model_dir(version)
+    """Fit one model per pest and horizon, validated on a held-out season; returns the version.
+
+    Models already trained on the same feature table with the same settings are reused.
+    """
     logger = get_run_logger()
+    fingerprint = _training_fingerprint(layout.feature_table, config)
+    trained = _trained_version(layout, fingerprint, config)
+    if trained is not None:
+        logger.info("models %s were trained on this exact feature table; reusing them", trained)
+        replace_symlink_atomic(layout.latest_model, layout.model_dir(trained))
+        return trained
+    version = f"{dt.date.today():%Y%m%d}-{fingerprint}"
+    directory = layout.model_dir(version)
+    table = pd.read_parquet(layout.feature_table)
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
             spec = RiskModelSpec(
@@ -294,10 +304,25 @@ def train_risk_models(config: PestcastConfig, layout: RunLayout, features: list[
     return version
 
 
-def _model_version(feature_table: Path, config: PestcastConfig) -> str:
+def _training_fingerprint(feature_table: Path, config: PestcastConfig) -> str:
     digest = hashlib.sha256(feature_table.read_bytes())
     digest.update(config.model.model_dump_json().encode())
-    return f"{dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
+    digest.update(json.dumps([c.model_dump() for c in config.forecast.risk_classes]).encode())
+    return digest.hexdigest()[:8]
+
+
+def _trained_version(layout: RunLayout, fingerprint: str, config: PestcastConfig) -> str | None:
+    """The version folder holding every model of this fingerprint, if one exists."""
+    for directory in sorted(layout.model_root.glob(f"*-{fingerprint}"), reverse=True):
+        wanted = [
+            path
+            for pest in config.model.pests
+            for horizon in config.model.horizons_days
+            for path in model_paths(directory, pest, horizon)
+        ]
+        if all(path.is_file() for path in wanted):
+            return directory.name
+    return None
 
 
 def _metrics_line(model: TrainedRiskModel) -> str:

@@ -9,13 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pystac
 import pytest
 import yaml
 from geojson_validator import configure_logging, validate_geometries, validate_structure
 from prefect.testing.utilities import prefect_test_harness
 
+from features.errors import SourceError
 from flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
-from flows.pipeline import demo_flow, fetch_flow
+from flows.pipeline import demo_flow, fetch_flow, train_flow
+from tests.flows.stac_api_server import RecordedStacApi
 
 pytestmark = pytest.mark.e2e
 configure_logging(enabled=False)
@@ -150,3 +154,58 @@ def test_review_notebook_runs_on_the_published_outputs(
     monkeypatch.setenv("PESTCAST_CONFIG", str(small_config_path))
     namespace = runpy.run_path(str(NOTEBOOKS / "review_risk_map.py"), run_name="__main__")
     assert len(namespace["skill"]) == 2 * 2 * 3  # pests × horizons × (model + 2 baselines)
+
+
+def test_a_missing_parcel_file_fails_the_flow_with_a_clear_error(
+    harness: None, small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere.gpkg"
+    sources = small_config.sources.model_copy(
+        update={"parcels": small_config.sources.parcels.model_copy(update={"path": missing})}
+    )
+    broken = small_config.model_copy(update={"sources": sources, "demo_region": None})
+    with pytest.raises(SourceError, match=r"nowhere\.gpkg.*sources\.parcels\.path"):
+        fetch_flow(broken)
+
+
+def test_the_same_scenes_through_a_stac_api_give_the_same_observations(
+    demo_run: dict[str, Any], small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    """A static catalog is just another source: serve the demo's items as a STAC API
+    (pystac-client, paging, POST /search on 127.0.0.1) and fetch again into a fresh work dir."""
+    catalog = pystac.Catalog.from_file(str(small_config.sources.stac.url))
+    items = []
+    for item in catalog.get_items(recursive=True):
+        item.make_asset_hrefs_absolute()
+        served = item.to_dict(include_self_link=False)
+        served["links"] = []  # the catalog's relative links mean nothing behind an API
+        items.append(served)
+    with RecordedStacApi(items, page_size=50) as api:
+        stac = small_config.sources.stac.model_copy(update={"url": api.url})
+        via_api = small_config.model_copy(
+            update={
+                "sources": small_config.sources.model_copy(update={"stac": stac}),
+                "paths": small_config.paths.model_copy(update={"work_dir": tmp_path / "work"}),
+                "demo_region": None,
+            }
+        )
+        summary = fetch_flow(via_api)
+        assert api.requests["/search"] >= 2  # paged
+    assert summary["solar_days_found"] == demo_run["fetch"]["solar_days_found"]
+    assert summary["scenes_read_from_cache"] == 0
+    static = pd.read_parquet(small_config.paths.work_dir / "parcel_observations.parquet")
+    served = pd.read_parquet(tmp_path / "work" / "parcel_observations.parquet")
+    pd.testing.assert_frame_equal(
+        served.sort_values(["scene_id", "parcel_id"]).reset_index(drop=True),
+        static.sort_values(["scene_id", "parcel_id"]).reset_index(drop=True),
+    )
+
+
+def test_training_again_on_the_same_table_reuses_the_models(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    model_dir = Path(demo_run["train"]["model_dir"])
+    written = {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()}
+    again = train_flow(small_config)
+    assert again["model_version"] == demo_run["train"]["model_version"]
+    assert {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()} == written
