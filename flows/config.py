@@ -133,14 +133,14 @@ class FeatureConfig(_Strict):
 class ModelConfig(_Strict):
     pests: tuple[Pest, ...] = PESTS
     horizons_days: tuple[Annotated[int, Field(ge=1, le=42)], ...] = (7, 14)
-    num_boost_round: Annotated[int, Field(ge=10, le=5000)] = 300
+    num_boost_round: Annotated[int, Field(ge=10, le=5000)] = 500
     params: dict[str, Any] = Field(
         default_factory=lambda: {
-            "learning_rate": 0.05,
+            "learning_rate": 0.02,
             "num_leaves": 15,
-            "min_data_in_leaf": 50,
-            "feature_fraction": 0.9,
-            "lambda_l2": 1.0,
+            "min_data_in_leaf": 100,
+            "feature_fraction": 0.7,
+            "lambda_l2": 5.0,
         }
     )
     validation_season: str | None = None

@@ -51,7 +51,7 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         raw["sources"][name]["path"] = str(data / file)
     raw["imagery"].update(start="2023-06-01", end="2024-09-30")
-    raw["model"]["num_boost_round"] = 60
+    raw["model"]["num_boost_round"] = 150
     raw["paths"] = {"work_dir": str(root / "work"), "output_dir": str(root / "outputs")}
     path = root / "small.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
