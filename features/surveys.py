@@ -164,15 +164,22 @@ def survey_labels(
     pests: Sequence[str],
     horizons: Sequence[int],
 ) -> dict[str, FloatGrid]:
-    """Labels ``label_<pest>_h<h>`` of shape (forecast dates, parcels): 1.0, 0.0 or NaN."""
+    """Labels ``label_<pest>_h<h>`` of shape (forecast dates, parcels): 1.0, 0.0 or NaN.
+
+    A window that reaches past the last survey day of the table is cut short (its later days
+    are unobserved, not free of the pest), so its labels are NaN.
+    """
     days = day_numbers(forecast_dates)
     n_parcels = len(parcel_ids)
+    last_survey_day = int(day_numbers(surveys["survey_date"]).max()) if len(surveys) else -1
     labels: dict[str, FloatGrid] = {}
     for pest in pests:
         records = _pest_surveys(surveys, parcel_ids, pest)
         for horizon in horizons:
             grid = np.full((len(days), n_parcels), np.nan)
             for row, day in enumerate(days):
+                if day + horizon > last_survey_day:
+                    continue
                 ahead = (records.survey_day > day) & (records.survey_day <= day + horizon)
                 surveyed, infested = _surveyed_and_infested(records, ahead, n_parcels)
                 grid[row] = np.where(surveyed, infested, np.nan)

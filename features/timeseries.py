@@ -127,6 +127,7 @@ def build_feature_table(
     horizons: Sequence[int] = (7, 14),
     min_valid_px: int = 3,
     neighbour_radius_m: float = 400.0,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> pd.DataFrame:
     """One row per forecast date × parcel (dates ascending, parcels in input order).
 
@@ -142,7 +143,11 @@ def build_feature_table(
     parcel_ids = pd.Index(parcel_table["parcel_id"])
     neighbours = neighbour_matrix(parcel_table["x"], parcel_table["y"], radius_m=neighbour_radius_m)
     grids = imagery_features(
-        observations, parcel_ids=parcel_ids, forecast_dates=dates, min_valid_px=min_valid_px
+        observations,
+        parcel_ids=parcel_ids,
+        forecast_dates=dates,
+        min_valid_px=min_valid_px,
+        timezone=timezone,
     )
     grids |= neighbour_asynchrony(
         grids["days_since_flooding"], grids["days_since_clear_obs"], neighbours
@@ -249,15 +254,20 @@ def imagery_features(
     parcel_ids: pd.Index,
     forecast_dates: pd.DatetimeIndex,
     min_valid_px: int = 3,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> dict[str, FloatGrid]:
-    """Imagery features of the module table, each of shape (forecast dates, parcels)."""
-    clear = _clear_observations(observations, parcel_ids, min_valid_px)
+    """Imagery features of the module table, each of shape (forecast dates, parcels).
+
+    ``timezone`` turns acquisition and availability times into the local calendar days that
+    forecast dates are.
+    """
+    clear = _clear_observations(observations, parcel_ids, min_valid_px, timezone)
     per_day = [_imagery_on(clear, int(day), len(parcel_ids)) for day in day_numbers(forecast_dates)]
     return {name: np.stack([values[name] for values in per_day]) for name in per_day[0]}
 
 
 def _clear_observations(
-    observations: pd.DataFrame, parcel_ids: pd.Index, min_valid_px: int
+    observations: pd.DataFrame, parcel_ids: pd.Index, min_valid_px: int, timezone: str
 ) -> _ClearObservations:
     _require_columns(observations, OBSERVATION_COLUMNS, "observation table")
     parcel = parcel_ids.get_indexer(pd.Index(observations["parcel_id"].astype(str)))
@@ -267,7 +277,7 @@ def _clear_observations(
         & np.isfinite(observations["ndvi_mean"].to_numpy(np.float64))
     )
     rows = observations.loc[keep]
-    acquired, known = _local_days(rows)
+    acquired, known = _local_days(rows, timezone)
     values = {name: rows[f"{name}_mean"].to_numpy(np.float64) for name in _INDICES}
     n_valid_px = rows["n_valid_px"].to_numpy(np.float64)
     order = np.lexsort((n_valid_px, acquired))
@@ -282,7 +292,9 @@ def _clear_observations(
     )
 
 
-def _local_days(rows: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _local_days(
+    rows: pd.DataFrame, timezone: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Local acquisition and availability days; naive timestamps are taken as UTC."""
     acquired = pd.to_datetime(rows["acquired_utc"], utc=True)
     available = pd.to_datetime(rows["available_utc"], utc=True)
@@ -294,7 +306,7 @@ def _local_days(rows: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[
             "were acquired; check available_utc (the STAC item's `created`)"
         )
     acquired_day, available_day = (
-        day_numbers(times.dt.tz_convert(LOCAL_TIMEZONE).dt.tz_localize(None))
+        day_numbers(times.dt.tz_convert(timezone).dt.tz_localize(None))
         for times in (acquired, available)
     )
     return acquired_day, available_day

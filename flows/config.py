@@ -8,14 +8,18 @@ root when run through ``make``).
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
-from features.errors import ConfigError, DataError
+from features.errors import ConfigError, DataError, ModelError
+from models import check_lightgbm_params
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -30,6 +34,7 @@ __all__ = [
 
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
+CLOUD_CLASSES = frozenset({8, 9})
 LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
 Pest = Literal["bph", "blast"]
 PESTS: tuple[Pest, ...] = ("bph", "blast")
@@ -46,6 +51,28 @@ class RegionConfig(_Strict):
     """Projected CRS (metres) for parcel geometry and the analysis grid."""
     timezone: str = "Asia/Ho_Chi_Minh"
     """Local time zone: turns acquisition and availability times into calendar days."""
+
+    @field_validator("crs")
+    @classmethod
+    def _projected_in_metres(cls, crs: str) -> str:
+        try:
+            parsed = CRS.from_user_input(crs)
+        except CRSError as error:
+            raise ValueError(f"{crs!r} is not a CRS pyproj knows ({error})") from error
+        if not parsed.is_projected:
+            raise ValueError(
+                f"{crs} is not projected; use a metric CRS such as the UTM zone (EPSG:32648)"
+            )
+        return crs
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, timezone: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{timezone!r} is not an IANA time zone name") from error
+        return timezone
 
 
 class DemoRegionConfig(_Strict):
@@ -72,8 +99,8 @@ class StacSourceConfig(_Strict):
     asset_keys: dict[str, str]
     """Logical band name → the source's asset key (Planetary Computer B02…, Earth Search blue…)."""
     max_cloud_cover: Annotated[float, Field(ge=0, le=100)] | None = None
-    default_processing_baseline: str | None = None
-    """Only for sources whose items lack ``s2:processing_baseline``."""
+    default_processing_baseline: Annotated[str, Field(pattern=r"^\d{2}\.\d{2}$")] | None = None
+    """Only for sources whose items lack ``s2:processing_baseline`` (e.g. ``"05.10"``)."""
 
     @field_validator("asset_keys")
     @classmethod
@@ -113,9 +140,15 @@ class ImageryConfig(_Strict):
     @classmethod
     def _rice_safe_mask(cls, classes: tuple[int, ...]) -> tuple[int, ...]:
         try:
-            return tuple(sorted(validate_scl_mask_classes(classes)))
+            chosen = validate_scl_mask_classes(classes)
         except DataError as error:
             raise ValueError(str(error)) from error
+        if not chosen >= CLOUD_CLASSES:
+            raise ValueError(
+                f"the mask must include the cloud classes {sorted(CLOUD_CLASSES)}, "
+                f"got {sorted(chosen)}"
+            )
+        return tuple(sorted(chosen))
 
     @model_validator(mode="after")
     def _ordered(self) -> ImageryConfig:
@@ -143,16 +176,32 @@ class ModelConfig(_Strict):
             "lambda_l2": 5.0,
         }
     )
-    validation_season: str | None = None
+    validation_season: Annotated[str, Field(pattern=r"^\d{4}-(WS|SA|AW)$")] | None = None
     """Held-out season such as ``2024-SA``; default: the latest complete season with labels."""
     seed: int = 0
+
+    @field_validator("pests", "horizons_days")
+    @classmethod
+    def _unique_and_not_empty(cls, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not values or len(set(values)) != len(values):
+            raise ValueError(f"give one or more distinct values, got {list(values)}")
+        return values
+
+    @field_validator("params")
+    @classmethod
+    def _probability_preserving(cls, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_lightgbm_params(params, "model.params")
+        except ModelError as error:
+            raise ValueError(str(error)) from error
+        return params
 
 
 class RiskClass(_Strict):
     name: Annotated[str, Field(min_length=1)]
     name_vi: Annotated[str, Field(min_length=1)]
     upper: Annotated[float, Field(gt=0, le=1)]
-    """Risk below this bound (and at or above the previous one) falls in this class."""
+    """Risk up to and including this bound (and above the previous one) falls in this class."""
 
 
 class ForecastConfig(_Strict):
@@ -191,6 +240,23 @@ class PestcastConfig(_Strict):
     model: ModelConfig = ModelConfig()
     forecast: ForecastConfig = ForecastConfig()
     paths: PathsConfig
+
+    @model_validator(mode="after")
+    def _forecast_date_is_a_forecast_day(self) -> PestcastConfig:
+        day = self.forecast.date
+        if day is None:
+            return self
+        if day.weekday() != self.features.forecast_weekday:
+            raise ValueError(
+                f"forecast.date {day} is a {day:%A}; forecasts are made on weekday "
+                f"{self.features.forecast_weekday} (features.forecast_weekday, 0 = Monday)"
+            )
+        if not self.imagery.start < day <= self.imagery.end:
+            raise ValueError(
+                f"forecast.date {day} is outside the imagery window "
+                f"{self.imagery.start} – {self.imagery.end}"
+            )
+        return self
 
 
 def load_config(path: Path) -> PestcastConfig:

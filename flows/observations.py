@@ -57,11 +57,21 @@ def observation_cache_path(
             (s.item_id, sorted(s.asset_hrefs.items()), s.boa_offset_dn, s.available_utc.isoformat())
             for s in scenes
         ],
+        "local_files": [_file_version(href) for s in scenes for href in s.asset_hrefs.values()],
         "grid": [grid.crs, list(grid.transform)[:6], list(grid.shape)],
         "settings": [settings.indices, settings.mask_classes, settings.parcels_fingerprint],
     }
     digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:16]
     return directory / f"{scenes[0].solar_day.isoformat()}_{digest}.parquet"
+
+
+def _file_version(href: str) -> tuple[int, int] | None:
+    """Size and modification time of a local asset, so rewritten files are read again."""
+    path = Path(href.removeprefix("file://"))
+    if "://" in href.removeprefix("file://") or not path.is_file():
+        return None
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def observe_solar_day(

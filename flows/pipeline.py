@@ -16,7 +16,6 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from features.errors import SourceError
-from features.timeseries import feature_columns
 from flows.config import PestcastConfig
 from flows.layout import RunLayout
 from flows.observations import ObservationSettings
@@ -100,7 +99,7 @@ def _fetch_summary(n_parcels: int, outcomes: Sequence[dict[str, Any]]) -> dict[s
     cloudy = [
         o for o in outcomes if o["status"] != "skipped" and o["parcels_with_clear_pixels"] == 0
     ]
-    skipped = Counter(o["reason"].split(";")[0] for o in outcomes if o["status"] == "skipped")
+    skipped = Counter("read error (see scenes.json)" for o in outcomes if o["status"] == "skipped")
     if cloudy:
         skipped["no clear pixel over any parcel (cloud, shadow or nodata)"] = len(cloudy)
     return {
@@ -128,8 +127,7 @@ def features_flow(config: PestcastConfig) -> dict[str, Any]:
 def train_flow(config: PestcastConfig) -> dict[str, Any]:
     """Train and validate one LightGBM model per pest and horizon on whole held-out seasons."""
     layout = RunLayout.from_config(config)
-    features = feature_columns(pd.read_parquet(layout.feature_table))
-    version = train_risk_models(config, layout, features)
+    version = train_risk_models(config, layout)
     return {
         "model_version": version,
         "model_dir": str(layout.model_dir(version)),

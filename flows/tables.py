@@ -90,7 +90,7 @@ def read_weather(path: Path) -> pd.DataFrame:
     """Daily weather per commune: ``commune``, ``date``, temperatures (°C), RH (%), rain (mm)."""
     weather = _read_table(path, "sources.weather.path")
     _require_columns(weather, WEATHER_COLUMNS, path)
-    weather["date"] = pd.to_datetime(weather["date"]).dt.normalize()
+    weather["date"] = _dates(weather, "date", path)
     repeated = weather.duplicated(["commune", "date"])
     if repeated.any():
         first = weather.loc[repeated].iloc[0]
@@ -107,7 +107,7 @@ def read_surveys(path: Path, *, known_parcels: Iterable[str], pests: Iterable[st
     _require_columns(surveys, SURVEY_COLUMNS, path)
     surveys["parcel_id"] = surveys["parcel_id"].astype(str)
     for column in ("survey_date", "report_date"):
-        surveys[column] = pd.to_datetime(surveys[column]).dt.normalize()
+        surveys[column] = _dates(surveys, column, path)
     _require_values(surveys, "severity", SEVERITIES, path)
     surveys = surveys[surveys["pest"].isin(list(pests))].copy()
     unknown = sorted(set(surveys["parcel_id"]) - set(known_parcels))
@@ -120,6 +120,21 @@ def read_surveys(path: Path, *, known_parcels: Iterable[str], pests: Iterable[st
     if late.any():
         raise DataError(f"{path}: {int(late.sum())} rows report before the survey date")
     return surveys.sort_values(["report_date", "parcel_id"]).reset_index(drop=True)
+
+
+def _dates(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A column as calendar days; unparseable or missing values are named with the file."""
+    try:
+        days = pd.to_datetime(table[column]).dt.normalize()
+    except (ValueError, TypeError) as error:
+        raise DataError(
+            f"{path}: column {column} holds values that are not dates ({error})"
+        ) from None
+    if days.isna().any():
+        raise DataError(
+            f"{path}: column {column} is empty in {int(days.isna().sum())} rows; fill or drop them"
+        )
+    return days
 
 
 def _read_table(path: Path, key: str) -> pd.DataFrame:

@@ -23,8 +23,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from features.errors import PestcastError, SceneReadError, SourceError
-from features.timeseries import build_feature_table, weekly_forecast_dates
+from features.errors import DataError, PestcastError, SceneReadError, SourceError
+from features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
 from features.zonal import parcel_pixel_labels
 from flows.atomic import atomic_path, replace_symlink_atomic, write_text_atomic
 from flows.config import DemoRegionConfig, PestcastConfig
@@ -74,16 +74,17 @@ def prepare_demo_region(settings: DemoRegionConfig) -> str:
         end=settings.end,
         survey_fraction=settings.survey_fraction,
     )
-    if demo_region_is_current(settings.data_dir, demo):
-        get_run_logger().info("demo region in %s is current; reusing it", settings.data_dir)
-        return "cached"
     logger = get_run_logger()
+    if demo_region_is_current(settings.data_dir, demo):
+        logger.info("demo region in %s is current; reusing it", settings.data_dir)
+        return "cached"
     generate_demo_region(settings.data_dir, demo, progress=logger.info)
     return "generated"
 
 
 @task(cache_policy=NO_CACHE)
 def load_parcels(config: PestcastConfig) -> gpd.GeoDataFrame:
+    """Parcels in the region's CRS, repaired and checked (see ``flows.tables.read_parcels``)."""
     source = config.sources.parcels
     return read_parcels(source.path, layer=source.layer, crs=config.region.crs)
 
@@ -152,6 +153,7 @@ def parcel_labels(
         transform=grid.transform,
         shape=grid.shape,
         inward_buffer_m=config.imagery.inward_buffer_m,
+        min_pixels_after_buffer=config.imagery.min_valid_px,
     )
     fingerprint = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
     fingerprint += hashlib.sha256("\n".join(parcels["parcel_id"]).encode()).hexdigest()[:8]
@@ -180,10 +182,18 @@ def observe_scene_block(
         except SceneReadError as error:
             if on_read_error == "raise":
                 raise
+            get_run_logger().warning("skipping %s: %s", scenes[0].solar_day, error)
             outcomes.append(_outcome(scenes, None, status="skipped", reason=str(error)))
             continue
         outcomes.append(_outcome(scenes, path, status="cached" if cached else "read", stats=stats))
     return outcomes
+
+
+def _require_stage_output(path: Path, stage: str) -> Path:
+    """A previous stage's output, or a DataError saying which command makes it."""
+    if not path.is_file():
+        raise DataError(f"{path} does not exist yet; run `pestcast {stage} --config FILE` first")
+    return path
 
 
 def _outcome(
@@ -209,13 +219,16 @@ def _outcome(
 @task(cache_policy=NO_CACHE)
 def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) -> Path:
     """Concatenate the per-day statistics into one table and log what was used or skipped."""
+    layout.work_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(layout.scene_log, json.dumps(list(outcomes), indent=1, ensure_ascii=False))
     frames = [pd.read_parquet(o["path"]) for o in outcomes if o["path"]]
     if not frames:
-        raise SourceError("no scene could be read; see the skipped reasons above")
+        raise SourceError(
+            f"no scene could be read; the reasons are logged above and in {layout.scene_log}"
+        )
     observations = pd.concat(frames, ignore_index=True)
     with atomic_path(layout.observations) as temporary:
         observations.to_parquet(temporary, index=False)
-    write_text_atomic(layout.scene_log, json.dumps(list(outcomes), indent=1, ensure_ascii=False))
     return layout.observations
 
 
@@ -225,7 +238,7 @@ def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
     parcels = read_parcels(
         config.sources.parcels.path, layer=config.sources.parcels.layer, crs=config.region.crs
     )
-    observations = pd.read_parquet(layout.observations)
+    observations = pd.read_parquet(_require_stage_output(layout.observations, "fetch"))
     weather = read_weather(config.sources.weather.path)
     surveys = read_surveys(
         config.sources.surveys.path, known_parcels=parcels["parcel_id"], pests=config.model.pests
@@ -254,6 +267,7 @@ def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
         horizons=config.model.horizons_days,
         min_valid_px=config.imagery.min_valid_px,
         neighbour_radius_m=config.features.neighbour_radius_m,
+        timezone=config.region.timezone,
     )
     with atomic_path(layout.feature_table) as temporary:
         table.to_parquet(temporary, index=False)
@@ -266,11 +280,12 @@ def _last_weather_day(weather: pd.DataFrame) -> dt.date:
 
 
 @task(cache_policy=NO_CACHE)
-def train_risk_models(config: PestcastConfig, layout: RunLayout, features: list[str]) -> str:
+def train_risk_models(config: PestcastConfig, layout: RunLayout) -> str:
     """Fit one model per pest and horizon, validated on a held-out season; returns the version.
 
     Models already trained on the same feature table with the same settings are reused.
     """
+    _require_stage_output(layout.feature_table, "features")
     logger = get_run_logger()
     fingerprint = _training_fingerprint(layout.feature_table, config)
     trained = _trained_version(layout, fingerprint, config)
@@ -281,6 +296,7 @@ def train_risk_models(config: PestcastConfig, layout: RunLayout, features: list[
     version = f"{dt.date.today():%Y%m%d}-{fingerprint}"
     directory = layout.model_dir(version)
     table = pd.read_parquet(layout.feature_table)
+    features = feature_columns(table)
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
             spec = RiskModelSpec(
@@ -346,7 +362,7 @@ class PublishedRiskMap:
 @task(cache_policy=NO_CACHE)
 def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
     """Score the latest forecast date and publish the RFC 7946 risk map atomically."""
-    table = pd.read_parquet(layout.feature_table)
+    table = pd.read_parquet(_require_stage_output(layout.feature_table, "features"))
     forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
     rows = table[table["forecast_date"] == forecast_date].reset_index(drop=True)
     if rows.empty:
@@ -372,8 +388,20 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
     path = write_geojson_rfc7946(
         gpd.GeoDataFrame(layered, crs=parcels.crs), dated_dir / "risk_map.geojson"
     )
-    update_latest_link(layout.output_dir, dated_dir)
+    if _is_newest(layout, forecast_date.date()):
+        update_latest_link(layout.output_dir, dated_dir)
     return PublishedRiskMap(path=path, class_counts=_class_counts(risk, config))
+
+
+def _is_newest(layout: RunLayout, forecast_date: dt.date) -> bool:
+    """Whether ``latest`` should move here: never back to an older forecast date."""
+    current = layout.latest_forecast
+    if not current.is_symlink():
+        return True
+    try:
+        return forecast_date >= dt.date.fromisoformat(current.resolve().name)
+    except ValueError:
+        return True
 
 
 def _class_counts(risk: pd.DataFrame, config: PestcastConfig) -> dict[str, dict[str, int]]:

@@ -14,7 +14,13 @@ from models.predict import (
     risk_drivers,
 )
 from models.registry import held_out_path, load_risk_model, model_paths, save_risk_model
-from models.spec import RiskModelSpec, TrainedRiskModel, label_column, severity_column
+from models.spec import (
+    RiskModelSpec,
+    TrainedRiskModel,
+    check_lightgbm_params,
+    label_column,
+    severity_column,
+)
 from models.training import fit_risk_model, training_data_hash
 from models.validation import season_split, season_type, week_of_season
 
@@ -23,6 +29,7 @@ __all__ = [
     "Climatology",
     "RiskModelSpec",
     "TrainedRiskModel",
+    "check_lightgbm_params",
     "check_risk_classes",
     "classify_risk",
     "feature_matrix",

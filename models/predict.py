@@ -110,10 +110,11 @@ def classify_risk(
 def risk_drivers(
     model: TrainedRiskModel, table: pd.DataFrame, *, top_k: int = 3
 ) -> list[list[tuple[str, float]]]:
-    """Per row, the ``top_k`` features with the largest SHAP contributions, largest first.
+    """Per row, up to ``top_k`` features that raise the risk most (positive SHAP contributions),
+    largest first; a row whose features all lower its risk has no drivers.
 
-    Contributions are in log-odds: positive ones raise the parcel's risk, negative ones lower it,
-    and all features' contributions plus the model's base value add up to the row's log-odds.
+    Contributions are in log-odds: all features' contributions plus the model's base value add
+    up to the row's log-odds.
     """
     if top_k < 1:
         raise ModelError(f"risk_drivers: top_k must be ≥ 1, got {top_k}")
@@ -123,6 +124,6 @@ def risk_drivers(
     order = np.argsort(-per_feature, axis=1, kind="stable")[:, :top_k]
     names = model.spec.features
     return [
-        [(names[j], float(row[j])) for j in ranks]
+        [(names[j], float(row[j])) for j in ranks if row[j] > 0]
         for row, ranks in zip(per_feature, order, strict=True)
     ]

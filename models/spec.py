@@ -15,6 +15,7 @@ __all__ = [
     "MAX_THREADS",
     "RiskModelSpec",
     "TrainedRiskModel",
+    "check_lightgbm_params",
     "label_column",
     "lightgbm_params",
     "severity_column",
@@ -68,7 +69,7 @@ class RiskModelSpec:
         if self.num_boost_round <= 0:
             raise ModelError(f"{where}: num_boost_round must be > 0, got {self.num_boost_round}")
         _check_features(self.features, where)
-        _check_params(self.params, where)
+        check_lightgbm_params(self.params, where)
 
     @property
     def label(self) -> str:
@@ -108,7 +109,8 @@ def _check_features(features: tuple[str, ...], where: str) -> None:
         )
 
 
-def _check_params(params: Mapping[str, Any], where: str) -> None:
+def check_lightgbm_params(params: Mapping[str, Any], where: str) -> None:
+    """Refuse LightGBM settings that would distort the risk probabilities or change the task."""
     unbalance = sorted(_UNBALANCE_PARAMS & set(params))
     if unbalance:
         raise ModelError(

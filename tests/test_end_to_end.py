@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import runpy
@@ -16,9 +17,9 @@ import yaml
 from geojson_validator import configure_logging, validate_geometries, validate_structure
 from prefect.testing.utilities import prefect_test_harness
 
-from features.errors import SourceError
+from features.errors import DataError, SourceError
 from flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
-from flows.pipeline import demo_flow, fetch_flow, train_flow
+from flows.pipeline import demo_flow, features_flow, fetch_flow, forecast_flow, train_flow
 from tests.flows.stac_api_server import RecordedStacApi
 
 pytestmark = pytest.mark.e2e
@@ -209,3 +210,26 @@ def test_training_again_on_the_same_table_reuses_the_models(
     again = train_flow(small_config)
     assert again["model_version"] == demo_run["train"]["model_version"]
     assert {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()} == written
+
+
+def test_an_earlier_forecast_date_does_not_move_latest_back(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    latest = small_config.paths.output_dir / "latest"
+    newest = latest.resolve()
+    earlier = small_config.model_copy(
+        update={"forecast": small_config.forecast.model_copy(update={"date": dt.date(2024, 9, 2)})}
+    )
+    published = Path(forecast_flow(earlier)["risk_map"])
+    assert published.parent.name == "2024-09-02"
+    assert latest.resolve() == newest
+
+
+def test_a_stage_run_before_its_inputs_exist_says_which_to_run(
+    harness: None, small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    empty = small_config.model_copy(
+        update={"paths": small_config.paths.model_copy(update={"work_dir": tmp_path / "work"})}
+    )
+    with pytest.raises(DataError, match="pestcast fetch"):
+        features_flow(empty)

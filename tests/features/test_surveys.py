@@ -36,6 +36,7 @@ SURVEYS = pd.DataFrame(
         survey("P1", "2024-02-20", "2024-03-05", "none"),  # an older survey reported late
         survey("P0", "2024-03-07", "2024-03-20", "light", pest="blast"),
         survey("P9", "2024-03-01", "2024-03-01", "heavy"),  # not in the parcel table: ignored
+        survey("P2", "2024-06-03", "2024-06-04", "none"),  # marks where the survey record ends
     ]
 )
 

@@ -86,13 +86,14 @@ def weather(first: str = "2024-01-01", last: str = "2024-03-31") -> pd.DataFrame
     return pd.concat(frames, ignore_index=True)
 
 
+# The last row only marks where the survey record ends (labels need the whole window surveyed).
 SURVEYS = pd.DataFrame(
     {
-        "parcel_id": ["P1", "P0"],
-        "survey_date": pd.to_datetime(["2024-02-01", "2024-02-08"]),
-        "report_date": pd.to_datetime(["2024-02-02", "2024-02-09"]),
-        "pest": ["bph", "bph"],
-        "severity": ["heavy", "light"],
+        "parcel_id": ["P1", "P0", "P2"],
+        "survey_date": pd.to_datetime(["2024-02-01", "2024-02-08", "2024-06-03"]),
+        "report_date": pd.to_datetime(["2024-02-02", "2024-02-09", "2024-06-04"]),
+        "pest": ["bph", "bph", "bph"],
+        "severity": ["heavy", "light", "none"],
     }
 )
 
@@ -236,6 +237,14 @@ def test_survey_three_days_ahead_sets_the_label_not_the_features() -> None:
     pd.testing.assert_frame_equal(features_of(table), features_of(build()))
     assert row(table, "P2")["label_blast_h7"] == 1.0
     assert np.isnan(row(build(), "P2")["label_blast_h7"])
+
+
+def test_labels_of_windows_past_the_survey_record_are_unknown() -> None:
+    record_ends = SURVEYS.loc[SURVEYS["survey_date"] <= T + pd.Timedelta(days=3)]
+    table = build(surveys=record_ends)  # last survey 8 Feb, t = 5 Feb
+    assert np.isnan(row(table, "P0")["label_bph_h7"])
+    assert np.isnan(row(table, "P0")["label_bph_h14"])
+    assert row(build(), "P0")["label_bph_h7"] == 1.0
 
 
 def test_weather_of_the_forecast_day_is_not_used() -> None:

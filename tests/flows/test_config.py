@@ -71,3 +71,26 @@ def test_cli_reports_config_error_before_any_work(tmp_path: Path) -> None:
     assert "imagery.on_read_error" in result.output
     assert "'skip' or 'raise'" in result.output
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "key", "says"),
+    [
+        ("region", {"crs": "EPSG:4326"}, "region.crs", "not projected"),
+        ("region", {"timezone": "Asia/Saigonn"}, "region.timezone", "IANA"),
+        ("model", {"params": {"is_unbalance": True}}, "model.params", "distort"),
+        ("model", {"validation_season": "2024-XX"}, "model.validation_season", "pattern"),
+        ("model", {"horizons_days": []}, "model.horizons_days", "distinct"),
+        ("model", {"pests": ["bph", "bph"]}, "model.pests", "distinct"),
+        ("imagery", {"scl_mask_classes": [3]}, "imagery.scl_mask_classes", "cloud classes"),
+        ("forecast", {"date": "2024-12-31"}, "(top level)", "Tuesday"),
+    ],
+)
+def test_settings_that_would_fail_late_fail_at_load(
+    tmp_path: Path, section: str, change: dict[str, object], key: str, says: str
+) -> None:
+    path = _write_variant(tmp_path, {section: change})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"key '{key}'" in str(caught.value)
+    assert says in str(caught.value)
