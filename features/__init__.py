@@ -13,6 +13,7 @@ from features.cloud_mask import (
     clear_sky_mask,
     validate_scl_mask_classes,
 )
+from features.columns import require_columns
 from features.errors import (
     ConfigError,
     DataError,
@@ -132,6 +133,7 @@ __all__ = [
     "neighbour_matrix",
     "parcel_index_stats",
     "parcel_pixel_labels",
+    "require_columns",
     "rice_season",
     "savi",
     "season_end",

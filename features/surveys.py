@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.columns import require_columns
 from features.errors import DataError
 from features.seasons import day_numbers
 
@@ -188,9 +189,7 @@ def survey_labels(
 
 
 def _pest_surveys(surveys: pd.DataFrame, parcel_ids: pd.Index, pest: str) -> _Surveys:
-    missing = [column for column in SURVEY_COLUMNS if column not in surveys.columns]
-    if missing:
-        raise DataError(f"survey table lacks column(s) {', '.join(missing)}")
+    require_columns(surveys, SURVEY_COLUMNS, "survey table")
     rows = surveys.loc[surveys["pest"] == pest]
     parcel = parcel_ids.get_indexer(pd.Index(rows["parcel_id"].astype(str)))
     known = parcel >= 0  # surveys of parcels outside the table have no place in it

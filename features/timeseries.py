@@ -47,6 +47,7 @@ import pandas as pd
 from scipy.sparse import csr_array
 from scipy.spatial import cKDTree
 
+from features.columns import require_columns
 from features.errors import DataError, ParcelError
 from features.seasons import day_numbers, rice_season, season_start
 from features.surveys import FloatGrid, survey_history_features, survey_labels
@@ -181,7 +182,7 @@ def _check_options(
 
 
 def _checked_parcels(parcels: pd.DataFrame) -> pd.DataFrame:
-    _require_columns(parcels, PARCEL_COLUMNS, "parcel table")
+    require_columns(parcels, PARCEL_COLUMNS, "parcel table")
     table = parcels.loc[:, list(PARCEL_COLUMNS)].reset_index(drop=True)
     if table["commune"].isna().any():
         first = table.loc[table["commune"].isna(), "parcel_id"].iloc[0]
@@ -209,15 +210,6 @@ def _checked_forecast_dates(
     if dates.tz is not None:
         raise DataError("forecast dates are local calendar days: pass them timezone-naive")
     return dates.normalize().unique().sort_values().as_unit("ns")
-
-
-def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [column for column in columns if column not in table.columns]
-    if missing:
-        raise DataError(
-            f"{what} lacks column(s) {', '.join(missing)}; "
-            f"it has {', '.join(map(str, table.columns))}"
-        )
 
 
 # --- imagery ---------------------------------------------------------------------------------
@@ -269,7 +261,7 @@ def imagery_features(
 def _clear_observations(
     observations: pd.DataFrame, parcel_ids: pd.Index, min_valid_px: int, timezone: str
 ) -> _ClearObservations:
-    _require_columns(observations, OBSERVATION_COLUMNS, "observation table")
+    require_columns(observations, OBSERVATION_COLUMNS, "observation table")
     parcel = parcel_ids.get_indexer(pd.Index(observations["parcel_id"].astype(str)))
     keep = (
         (parcel >= 0)

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.columns import require_columns
 from features.errors import DataError
 
 __all__ = [
@@ -138,9 +139,7 @@ def weather_features(
 
 
 def _daily_drivers(weather: pd.DataFrame) -> pd.DataFrame:
-    missing = [column for column in WEATHER_COLUMNS if column not in weather.columns]
-    if missing:
-        raise DataError(f"weather table lacks column(s) {', '.join(missing)}")
+    require_columns(weather, WEATHER_COLUMNS, "weather table")
     daily = weather.loc[:, list(WEATHER_COLUMNS)].copy()
     daily["date"] = pd.to_datetime(daily["date"]).dt.normalize().astype("datetime64[ns]")
     repeated = daily.duplicated(["commune", "date"])

@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from features.columns import require_columns
 from features.errors import DataError, ParcelError, SourceError
 
 __all__ = ["read_parcels", "read_surveys", "read_weather"]
@@ -30,7 +31,7 @@ def read_parcels(path: Path, *, layer: str | None, crs: str) -> gpd.GeoDataFrame
     (``buffer(0)`` silently drops parts); multipolygons stay one parcel.
     """
     parcels = _read_vector(path, layer)
-    _require_columns(parcels, PARCEL_COLUMNS, path)
+    require_columns(parcels, PARCEL_COLUMNS, str(path))
     parcels["parcel_id"] = parcels["parcel_id"].astype(str)
     _require_unique_ids(parcels["parcel_id"], path)
     if parcels.crs is None:
@@ -89,7 +90,7 @@ def _polygonal_part(
 def read_weather(path: Path) -> pd.DataFrame:
     """Daily weather per commune: ``commune``, ``date``, temperatures (°C), RH (%), rain (mm)."""
     weather = _read_table(path, "sources.weather.path")
-    _require_columns(weather, WEATHER_COLUMNS, path)
+    require_columns(weather, WEATHER_COLUMNS, str(path))
     weather["date"] = _dates(weather, "date", path)
     repeated = weather.duplicated(["commune", "date"])
     if repeated.any():
@@ -104,7 +105,7 @@ def read_weather(path: Path) -> pd.DataFrame:
 def read_surveys(path: Path, *, known_parcels: Iterable[str], pests: Iterable[str]) -> pd.DataFrame:
     """Pest survey records of the modelled pests; unknown parcel ids are errors, not dropped."""
     surveys = _read_table(path, "sources.surveys.path")
-    _require_columns(surveys, SURVEY_COLUMNS, path)
+    require_columns(surveys, SURVEY_COLUMNS, str(path))
     surveys["parcel_id"] = surveys["parcel_id"].astype(str)
     for column in ("survey_date", "report_date"):
         surveys[column] = _dates(surveys, column, path)
@@ -144,15 +145,6 @@ def _read_table(path: Path, key: str) -> pd.DataFrame:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as error:
         raise SourceError(f"cannot read {path}: {error}") from error
-
-
-def _require_columns(table: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
-    missing = [column for column in columns if column not in table.columns]
-    if missing:
-        raise DataError(
-            f"{path} lacks column(s) {', '.join(missing)}; "
-            f"it has {', '.join(map(str, table.columns))}"
-        )
 
 
 def _require_values(table: pd.DataFrame, column: str, allowed: tuple[str, ...], path: Path) -> None:
