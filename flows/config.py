@@ -14,11 +14,10 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 
 from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
 from features.errors import ConfigError, DataError, ModelError
+from flows.raster_read import check_projected_crs
 from models import check_lightgbm_params
 
 __all__ = [
@@ -56,13 +55,9 @@ class RegionConfig(_Strict):
     @classmethod
     def _projected_in_metres(cls, crs: str) -> str:
         try:
-            parsed = CRS.from_user_input(crs)
-        except CRSError as error:
-            raise ValueError(f"{crs!r} is not a CRS pyproj knows ({error})") from error
-        if not parsed.is_projected:
-            raise ValueError(
-                f"{crs} is not projected; use a metric CRS such as the UTM zone (EPSG:32648)"
-            )
+            check_projected_crs(crs, what="CRS")
+        except ConfigError as error:
+            raise ValueError(str(error)) from error
         return crs
 
     @field_validator("timezone")

@@ -39,6 +39,7 @@ __all__ = [
     "AnalysisGrid",
     "SceneArrays",
     "analysis_grid",
+    "check_projected_crs",
     "mosaic_solar_day",
     "read_scene",
     "read_solar_day",
@@ -104,7 +105,7 @@ def analysis_grid(
         raise ConfigError(f"grid bounds {bounds} are not (west, south, east, north) with area")
     if not resolution_m > 0:
         raise ConfigError(f"grid resolution {resolution_m} m must be positive")
-    _check_projected(crs)
+    check_projected_crs(crs, what="grid CRS")
     res = float(resolution_m)
     eps = 1e-9  # absorbs float noise such as 19997.999999999996 for 199980 / 10
     west, south = math.floor(west / res + eps) * res, math.floor(south / res + eps) * res
@@ -187,15 +188,16 @@ def _valid_pixels(arrays: SceneArrays) -> npt.NDArray[np.bool_]:
     return valid
 
 
-def _check_projected(crs: str) -> None:
+def check_projected_crs(crs: str, *, what: str) -> None:
+    """Refuse a CRS that pyproj does not know or that is not projected (metres)."""
     try:
         parsed = CRS.from_user_input(crs)
     except CRSError as error:
-        raise ConfigError(f"grid CRS {crs!r} is not a CRS: {error}") from error
+        raise ConfigError(f"{what} {crs!r} is not a CRS: {error}") from error
     if not parsed.is_projected:
         raise ConfigError(
-            f"grid CRS {crs!r} is not projected; use the imagery's UTM zone (e.g. EPSG:32648) "
-            "so the resolution is in metres"
+            f"{what} {crs!r} is not projected; use a metric CRS such as the UTM zone "
+            "(e.g. EPSG:32648) so distances and resolutions are in metres"
         )
 
 
