@@ -32,7 +32,7 @@ from flows.tasks import (
     train_risk_models,
     write_observations,
 )
-from models import load_risk_model
+from models import read_model_card
 
 __all__ = ["demo_flow", "features_flow", "fetch_flow", "forecast_flow", "train_flow"]
 
@@ -139,7 +139,7 @@ def _metrics(config: PestcastConfig, layout: RunLayout) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
-            card = load_risk_model(layout.latest_model, pest, horizon).card
+            card = read_model_card(layout.latest_model, pest, horizon)
             metrics[f"{pest}_h{horizon}"] = {
                 "validation_season": card["validation_season"],
                 "model": card["metrics"]["model"],

@@ -85,6 +85,10 @@ def prepare_demo_region(settings: DemoRegionConfig) -> str:
 @task(cache_policy=NO_CACHE)
 def load_parcels(config: PestcastConfig) -> gpd.GeoDataFrame:
     """Parcels in the region's CRS, repaired and checked (see ``flows.tables.read_parcels``)."""
+    return _configured_parcels(config)
+
+
+def _configured_parcels(config: PestcastConfig) -> gpd.GeoDataFrame:
     source = config.sources.parcels
     return read_parcels(source.path, layer=source.layer, crs=config.region.crs)
 
@@ -235,9 +239,7 @@ def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) ->
 @task(cache_policy=NO_CACHE)
 def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
     """Feature table: one row per parcel and weekly forecast date, data available at that date."""
-    parcels = read_parcels(
-        config.sources.parcels.path, layer=config.sources.parcels.layer, crs=config.region.crs
-    )
+    parcels = _configured_parcels(config)
     observations = pd.read_parquet(_require_stage_output(layout.observations, "fetch"))
     weather = read_weather(config.sources.weather.path)
     surveys = read_surveys(
@@ -371,9 +373,7 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
             f"{layout.feature_table}; pick a date the inputs cover (forecast.date) "
             "or rerun the features stage"
         )
-    parcels = read_parcels(
-        config.sources.parcels.path, layer=config.sources.parcels.layer, crs=config.region.crs
-    )
+    parcels = _configured_parcels(config)
     risk = pd.concat(
         [
             _score(rows, config, layout, pest, horizon)

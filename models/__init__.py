@@ -13,7 +13,13 @@ from models.predict import (
     predict_risk,
     risk_drivers,
 )
-from models.registry import held_out_path, load_risk_model, model_paths, save_risk_model
+from models.registry import (
+    held_out_path,
+    load_risk_model,
+    model_paths,
+    read_model_card,
+    save_risk_model,
+)
 from models.spec import (
     RiskModelSpec,
     TrainedRiskModel,
@@ -42,6 +48,7 @@ __all__ = [
     "model_paths",
     "persistence_risk",
     "predict_risk",
+    "read_model_card",
     "reliability_table",
     "risk_drivers",
     "save_risk_model",

@@ -20,7 +20,13 @@ import lightgbm as lgb
 from features.errors import ModelError
 from models.spec import RiskModelSpec, TrainedRiskModel
 
-__all__ = ["held_out_path", "load_risk_model", "model_paths", "save_risk_model"]
+__all__ = [
+    "held_out_path",
+    "load_risk_model",
+    "model_paths",
+    "read_model_card",
+    "save_risk_model",
+]
 
 
 def model_paths(directory: Path, pest: str, horizon_days: int) -> tuple[Path, Path]:
@@ -122,8 +128,7 @@ def _check_pair(booster: Any, card: dict[str, Any], model_path: Path, card_path:
         )
 
 
-def load_risk_model(directory: Path, pest: str, horizon_days: int) -> TrainedRiskModel:
-    """Read the model and card of ``pest`` at ``horizon_days`` from ``directory``."""
+def _existing_paths(directory: Path, pest: str, horizon_days: int) -> tuple[Path, Path]:
     model_path, card_path = model_paths(Path(directory), pest, horizon_days)
     missing = [str(path) for path in (model_path, card_path) if not path.is_file()]
     if missing:
@@ -131,6 +136,17 @@ def load_risk_model(directory: Path, pest: str, horizon_days: int) -> TrainedRis
             f"no {pest} h{horizon_days} model: missing {missing}; train the models first "
             "(pestcast train) or point to the directory that holds them"
         )
+    return model_path, card_path
+
+
+def read_model_card(directory: Path, pest: str, horizon_days: int) -> dict[str, Any]:
+    """The JSON card of ``pest`` at ``horizon_days`` in ``directory``, without loading the model."""
+    return _read_card(_existing_paths(directory, pest, horizon_days)[1])
+
+
+def load_risk_model(directory: Path, pest: str, horizon_days: int) -> TrainedRiskModel:
+    """Read the model and card of ``pest`` at ``horizon_days`` from ``directory``."""
+    model_path, card_path = _existing_paths(directory, pest, horizon_days)
     card = _read_card(card_path)
     spec = _spec_from_card(card, card_path)
     if (spec.pest, spec.horizon_days) != (pest, horizon_days):

@@ -30,7 +30,7 @@ import pandas as pd
 
 from flows.config import load_config
 from flows.layout import RunLayout
-from models import load_risk_model
+from models import read_model_card
 
 config = load_config(Path(os.environ.get("PESTCAST_CONFIG", "config/demo.yaml")))
 layout = RunLayout.from_config(config)
@@ -77,7 +77,7 @@ print(week.sort_values("risk", ascending=False)[columns].head(10).to_string(inde
 rows = []
 for pest in config.model.pests:
     for horizon in config.model.horizons_days:
-        card = load_risk_model(layout.latest_model, pest, horizon).card
+        card = read_model_card(layout.latest_model, pest, horizon)
         scores = {"model": card["metrics"]["model"], **card["metrics"]["baselines"]}
         for name, metrics in scores.items():
             rows.append(
@@ -96,5 +96,5 @@ print(skill.to_string(index=False, float_format="{:.3f}".format))
 # ## Reliability of the 7-day BPH model on its held-out season
 
 # %%
-card = load_risk_model(layout.latest_model, "bph", min(config.model.horizons_days)).card
+card = read_model_card(layout.latest_model, "bph", min(config.model.horizons_days))
 print(json.dumps(card["metrics"]["model"]["reliability"], indent=1)[:2000])
