@@ -30,7 +30,8 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
     The parent folder is created if needed. The writer must create the temporary file itself
     (``df.to_parquet(tmp)``, ``rasterio.open(tmp, "w", ...)``); if the block raises, the
-    temporary file is removed, the exception propagates and ``path`` is untouched.
+    temporary file is removed, the exception propagates (an ``OSError`` as a
+    :class:`PublishError` naming ``path``) and ``path`` is untouched.
     """
     destination = Path(path)
     _make_parent(destination)
@@ -43,6 +44,12 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
             )
         _fsync_file(temporary)
         _replace(temporary, destination)
+    except PublishError:
+        raise
+    except OSError as error:
+        raise PublishError(
+            f"cannot write {destination}: {error}; check the folder is writable and has free space"
+        ) from error
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -18,7 +18,6 @@ nodata 0.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from scipy.ndimage import gaussian_filter
 
 from features.errors import PublishError
 from features.reflectance import boa_offset_dn
+from flows.atomic import atomic_path
 from flows.demo.clouds import CloudLayers, CloudPlan, cloud_layers, swath_nodata
 from flows.demo.geometry import CRS, RegionLayout, SceneGrid
 from flows.demo.surface import BANDS, STATIC_COVERS, SurfaceTables
@@ -327,7 +327,6 @@ def _write_cog(
     *,
     predictor: int,
 ) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     profile = {
         "driver": "COG",
         "width": values.shape[1],
@@ -343,11 +342,9 @@ def _write_cog(
         "overviews": "NONE",
     }
     try:
-        with rasterio.open(temporary, "w", **profile) as dataset:
+        with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dataset:
             dataset.write(values, 1)
-        temporary.replace(path)
     except (OSError, rasterio.errors.RasterioError) as error:
-        temporary.unlink(missing_ok=True)
         raise PublishError(
             f"cannot write demo scene band {path}: {error}; check free disk space"
         ) from error

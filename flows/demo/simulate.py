@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import shapely
 
+from flows.atomic import write_text_atomic
 from flows.demo.clouds import plan_clouds, scene_cloud_fraction
 from flows.demo.crop_calendar import CropCalendar, CropState, crop_state, draw_crop_calendar
 from flows.demo.epidemic import (
@@ -46,12 +47,7 @@ from flows.demo.stac_catalog import (
 from flows.demo.surface import FieldConditions, field_fractions, flood_level, surface_tables
 from flows.demo.surveys import simulate_surveys
 from flows.demo.weather import DailyWeather, simulate_weather
-from flows.demo.writers import (
-    write_geopackage,
-    write_parquet,
-    write_parquet_table,
-    write_text_atomic,
-)
+from flows.demo.writers import write_geopackage, write_parquet, write_parquet_table
 
 __all__ = [
     "HORIZONS_DAYS",

@@ -22,9 +22,9 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
 from features.reflectance import QUANTIFICATION_VALUE, boa_offset_dn
+from flows.atomic import write_text_atomic
 from flows.demo.geometry import CRS, SceneGrid
 from flows.demo.imagery import BAND_RESOLUTION_M
-from flows.demo.writers import write_text_atomic
 
 __all__ = [
     "COLLECTION_ID",

@@ -6,10 +6,7 @@ region. GeoPackages get a fixed ``OGR_CURRENT_DATE`` so the same seed gives the 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,40 +15,11 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pyogrio
 
-from features.errors import PublishError
+from flows.atomic import atomic_path
 
-__all__ = [
-    "atomic_target",
-    "write_geopackage",
-    "write_parquet",
-    "write_parquet_table",
-    "write_text_atomic",
-]
+__all__ = ["write_geopackage", "write_parquet", "write_parquet_table"]
 
 FIXED_GPKG_DATE = "2000-01-01T00:00:00.000Z"
-
-
-@contextmanager
-def atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        temporary.replace(path)
-    except OSError as error:
-        raise PublishError(
-            f"cannot write {path}: {error}; check the folder is writable and has free space"
-        ) from error
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_target(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
 
 
 def write_parquet(path: Path, table: pd.DataFrame) -> None:
@@ -86,13 +54,12 @@ def write_geopackage(path: Path, frame: gpd.GeoDataFrame, layer: str) -> None:
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
     try:
-        with atomic_target(path) as temporary:
-            temporary.unlink()
+        with atomic_path(path) as temporary:
             frame.to_file(temporary, layer=layer, driver="GPKG", engine="pyogrio")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
 
 def _write(path: Path, writer: Callable[[Path], None]) -> None:
-    with atomic_target(path) as temporary:
+    with atomic_path(path) as temporary:
         writer(temporary)

@@ -71,6 +71,20 @@ def test_failure_in_the_block_keeps_the_previous_file(tmp_path: Path) -> None:
     assert names(tmp_path) == ["table.csv"]
 
 
+def test_an_os_error_while_writing_names_the_destination(tmp_path: Path) -> None:
+    destination = write_text_atomic(tmp_path / "table.csv", "old")
+
+    def write_until_the_disk_is_full() -> None:
+        with atomic_path(destination) as temporary:
+            temporary.write_text("partial")
+            raise OSError(28, "disk full")
+
+    with pytest.raises(PublishError, match=r"cannot write .*table\.csv: .*disk full"):
+        write_until_the_disk_is_full()
+    assert destination.read_text() == "old"
+    assert names(tmp_path) == ["table.csv"]
+
+
 def test_a_writer_that_writes_nothing_is_an_error(tmp_path: Path) -> None:
     destination = write_text_atomic(tmp_path / "table.csv", "old")
 
