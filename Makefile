@@ -15,12 +15,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+# The folders install as pestcast.<folder> through a strict editable install: a tree of links
+# in build/ that mypy can follow. A file added to or removed from a package folder changes the
+# folder's time stamp, which relinks.
+PACKAGE_DIRS := $(shell find core features models flows simulator -type d -not -name __pycache__)
+EDITABLE := --config-settings editable_mode=strict
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt $(PACKAGE_DIRS)
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e ".[dev]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -45,4 +51,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .prefect .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .prefect .mypy_cache .pytest_cache .ruff_cache

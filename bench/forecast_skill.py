@@ -18,19 +18,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from flows.config import DEFAULT_CONFIG, load_config
-from flows.layout import RunLayout
-from models import held_out_path
+from pestcast.flows.config import DEFAULT_CONFIG, load_config
+from pestcast.flows.layout import RunLayout
+from pestcast.models import held_out_path
 
 RESULTS = Path(__file__).parent / "results" / "forecast_skill.json"
 SCORES = ("risk_model", "risk_persistence", "risk_climatology", "p_true")
 
 
-def skill_table(config_path: Path) -> list[dict[str, Any]]:
+def skill_table(config_path: Path, truth_path: Path) -> list[dict[str, Any]]:
     config = load_config(config_path)
-    if config.demo_region is None:
-        raise SystemExit(f"{config_path} has no demo_region: p_true exists only for the demo")
-    truth = pd.read_parquet(config.demo_region.data_dir / "truth.parquet")
+    truth = pd.read_parquet(truth_path)
     truth["date"] = pd.to_datetime(truth["date"])
     layout = RunLayout.from_config(config)
     rows = []
@@ -89,7 +87,9 @@ def _metrics(labels: np.ndarray, score: np.ndarray) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    table = skill_table(parser.parse_args().config)
+    parser.add_argument("--truth", type=Path, default=Path("data/demo/truth.parquet"))
+    arguments = parser.parse_args()
+    table = skill_table(arguments.config, arguments.truth)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     print(f"{'model':<10} {'season':<8} {'rows':>6} " + " ".join(f"{s:>17}" for s in SCORES))

@@ -6,25 +6,15 @@ the implementation; the public names are re-exported here.
 
 from __future__ import annotations
 
-from features.cloud_mask import (
+from pestcast.features.cloud_mask import (
     DEFAULT_SCL_MASK_CLASSES,
     NEVER_MASK_FOR_RICE,
     SCL_CLASS_NAMES,
     clear_sky_mask,
     validate_scl_mask_classes,
 )
-from features.columns import require_columns
-from features.errors import (
-    ConfigError,
-    DataError,
-    ModelError,
-    ParcelError,
-    PestcastError,
-    PublishError,
-    SceneReadError,
-    SourceError,
-)
-from features.indices import (
+from pestcast.features.columns import require_columns
+from pestcast.features.indices import (
     INDEX_BANDS,
     INDEX_FUNCTIONS,
     INDEX_NAMES,
@@ -35,19 +25,19 @@ from features.indices import (
     ndvi,
     savi,
 )
-from features.reflectance import (
+from pestcast.features.reflectance import (
     BOA_ADD_OFFSET_DN,
     OFFSET_FROM_BASELINE,
     QUANTIFICATION_VALUE,
     boa_offset_dn,
     dn_to_reflectance,
 )
-from features.scene_stats import (
+from pestcast.features.scene_stats import (
     DEFAULT_PARCEL_INDICES,
     index_from_bands,
     parcel_index_stats,
 )
-from features.seasons import (
+from pestcast.features.seasons import (
     SEASON_CODES,
     day_numbers,
     rice_season,
@@ -55,14 +45,14 @@ from features.seasons import (
     season_start,
     sorted_seasons,
 )
-from features.surveys import (
+from pestcast.features.surveys import (
     SEVERITY_LEVELS,
     SURVEY_COLUMNS,
     severity_levels,
     survey_history_features,
     survey_labels,
 )
-from features.timeseries import (
+from pestcast.features.timeseries import (
     IMAGERY_LOOKBACK_DAYS,
     KEY_COLUMNS,
     LOCAL_TIMEZONE,
@@ -73,7 +63,7 @@ from features.timeseries import (
     neighbour_matrix,
     weekly_forecast_dates,
 )
-from features.weather import (
+from pestcast.features.weather import (
     BLAST_RCT_KNOTS,
     WEATHER_COLUMNS,
     blast_rct,
@@ -81,7 +71,7 @@ from features.weather import (
     bph_degree_days,
     weather_features,
 )
-from features.zonal import (
+from pestcast.features.zonal import (
     parcel_pixel_labels,
     zonal_statistics,
 )
@@ -105,14 +95,6 @@ __all__ = [
     "SEVERITY_LEVELS",
     "SURVEY_COLUMNS",
     "WEATHER_COLUMNS",
-    "ConfigError",
-    "DataError",
-    "ModelError",
-    "ParcelError",
-    "PestcastError",
-    "PublishError",
-    "SceneReadError",
-    "SourceError",
     "blast_rct",
     "blast_wet_day",
     "boa_offset_dn",

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from features.errors import DataError
+from pestcast.core.errors import DataError
 
 __all__ = [
     "DEFAULT_SCL_MASK_CLASSES",

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from features.errors import DataError
+from pestcast.core.errors import DataError
 
 __all__ = ["require_columns"]
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from features.errors import DataError
+from pestcast.core.errors import DataError
 
 __all__ = [
     "BOA_ADD_OFFSET_DN",

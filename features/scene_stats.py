@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, clear_sky_mask
-from features.errors import DataError
-from features.indices import INDEX_BANDS, INDEX_FUNCTIONS
-from features.zonal import zonal_statistics
+from pestcast.core.errors import DataError
+from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, clear_sky_mask
+from pestcast.features.indices import INDEX_BANDS, INDEX_FUNCTIONS
+from pestcast.features.zonal import zonal_statistics
 
 __all__ = ["DEFAULT_PARCEL_INDICES", "index_from_bands", "parcel_index_stats"]
 

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.errors import DataError
+from pestcast.core.errors import DataError
 
 __all__ = [
     "SEASON_CODES",

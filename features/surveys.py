@@ -35,9 +35,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.columns import require_columns
-from features.errors import DataError
-from features.seasons import day_numbers
+from pestcast.core.errors import DataError
+from pestcast.features.columns import require_columns
+from pestcast.features.seasons import day_numbers
 
 __all__ = [
     "SEVERITY_LEVELS",

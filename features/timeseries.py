@@ -47,11 +47,11 @@ import pandas as pd
 from scipy.sparse import csr_array
 from scipy.spatial import cKDTree
 
-from features.columns import require_columns
-from features.errors import DataError, ParcelError
-from features.seasons import day_numbers, rice_season, season_start
-from features.surveys import FloatGrid, survey_history_features, survey_labels
-from features.weather import weather_features
+from pestcast.core.errors import DataError, ParcelError
+from pestcast.features.columns import require_columns
+from pestcast.features.seasons import day_numbers, rice_season, season_start
+from pestcast.features.surveys import FloatGrid, survey_history_features, survey_labels
+from pestcast.features.weather import weather_features
 
 __all__ = [
     "IMAGERY_LOOKBACK_DAYS",

@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.columns import require_columns
-from features.errors import DataError
+from pestcast.core.errors import DataError
+from pestcast.features.columns import require_columns
 
 __all__ = [
     "BLAST_RCT_KNOTS",

@@ -16,7 +16,7 @@ from affine import Affine
 from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
-from features.errors import DataError, ParcelError
+from pestcast.core.errors import DataError, ParcelError
 
 __all__ = ["parcel_pixel_labels", "zonal_statistics"]
 

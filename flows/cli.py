@@ -1,21 +1,31 @@
-"""The ``pestcast`` command: ``demo`` runs the whole chain, the others run one stage each."""
+"""The ``pestcast`` command: one command per stage, ``run`` for all of them, and the demo.
+
+``simulate`` and ``demo`` are the only commands that know the simulator: ``demo`` writes the
+simulated region, then runs the ordinary stages on a config that points at its files like any
+real source.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from features.errors import PestcastError
-from flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
-from flows.prefect_env import apply_prefect_defaults
-from flows.summary import render_summary
+from pestcast.core.errors import PestcastError
+from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
+from pestcast.flows.prefect_env import apply_prefect_defaults
+from pestcast.flows.summary import render_summary
 
 __all__ = ["app"]
+
+DEFAULT_DEMO_DATA = Path("data/demo")
+"""Where ``pestcast demo`` simulates the region that ``config/demo.yaml`` reads."""
 
 app = typer.Typer(
     help="Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys.",
@@ -26,25 +36,64 @@ app = typer.Typer(
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="YAML run configuration.", show_default=True)
 ]
+# Simulator options default to None: the simulator's own defaults (seed 42, 2,000 parcels,
+# July 2021 – December 2024, 15 % surveyed a week) then apply.
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Seed of every random draw.")]
+ParcelsOption = Annotated[
+    int | None, typer.Option("--parcels", min=10, max=500_000, help="Number of rice parcels.")
+]
+StartOption = Annotated[
+    dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="First day.")
+]
+EndOption = Annotated[
+    dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="Last day.")
+]
+SurveyOption = Annotated[
+    float | None,
+    typer.Option("--survey-fraction", min=0.01, max=1.0, help="Share of parcels surveyed weekly."),
+]
 
 
-def _run(stage: str, config_path: Path) -> None:
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pestcast {version('pestcast')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys."""
+
+
+def _fail(command: str, error: PestcastError) -> typer.Exit:
+    typer.secho(f"pestcast {command}: {error}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _run(stage: str, config_path: Path, *, command: str | None = None) -> None:
     started = time.monotonic()
     try:
         config = load_config(config_path)
         summary = _flow(stage)(config)
     except PestcastError as error:
-        typer.secho(f"pestcast {stage}: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from None
-    typer.echo(_render_summary(stage, config, summary, time.monotonic() - started))
+        raise _fail(command or stage, error) from None
+    title = f"\npestcast {command or stage} · region {config.region.name}"
+    typer.echo(render_summary(stage, f"{title} · {time.monotonic() - started:.0f} s", summary))
 
 
 def _flow(stage: str) -> Callable[[PestcastConfig], dict[str, Any]]:
     apply_prefect_defaults()
-    from flows import pipeline
+    from pestcast.flows import pipeline
 
     flows: dict[str, Callable[[PestcastConfig], dict[str, Any]]] = {
-        "demo": pipeline.demo_flow,
+        "run": pipeline.run_flow,
         "fetch": pipeline.fetch_flow,
         "features": pipeline.features_flow,
         "train": pipeline.train_flow,
@@ -53,17 +102,65 @@ def _flow(stage: str) -> Callable[[PestcastConfig], dict[str, Any]]:
     return flows[stage]
 
 
-def _render_summary(
-    stage: str, config: PestcastConfig, summary: dict[str, Any], seconds: float
-) -> str:
-    title = f"\npestcast {stage} · region {config.region.name} · {seconds:.0f} s"
-    return render_summary(stage, title, summary)
+def _simulate(out: Path, **overrides: Any) -> None:
+    """Write the simulated region into ``out`` unless an identical one is there already.
+
+    ``overrides`` that are None keep the simulator's defaults.
+    """
+    from pestcast.simulator import DemoSettings, demo_region_is_current, generate_demo_region
+
+    demo = DemoSettings(**{key: value for key, value in overrides.items() if value is not None})
+    if demo_region_is_current(out, demo):
+        typer.echo(f"demo region in {out} is current; reusing it")
+        return
+    generate_demo_region(out, demo, progress=typer.echo)
 
 
 @app.command()
-def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Generate the demo region if needed, then fetch, build features, train and forecast."""
-    _run("demo", config)
+def simulate(
+    *,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the region into.")],
+    parcels: ParcelsOption = None,
+    seed: SeedOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    survey_fraction: SurveyOption = None,
+) -> None:
+    """Simulate a rice region (parcels, Sentinel-2 STAC catalog, weather, surveys, truth)."""
+    try:
+        _simulate(
+            out,
+            n_parcels=parcels,
+            seed=seed,
+            start=start and start.date(),
+            end=end and end.date(),
+            survey_fraction=survey_fraction,
+        )
+    except PestcastError as error:
+        raise _fail("simulate", error) from None
+
+
+@app.command()
+def demo(
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder of the simulated region the config reads.")
+    ] = DEFAULT_DEMO_DATA,
+    parcels: ParcelsOption = None,
+    seed: SeedOption = None,
+) -> None:
+    """Simulate the demo region if needed, then fetch, build features, train and forecast."""
+    try:
+        _simulate(data, n_parcels=parcels, seed=seed)
+    except PestcastError as error:
+        raise _fail("demo", error) from None
+    _run("run", config, command="demo")
+
+
+@app.command()
+def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Every stage in order: fetch, features, train, forecast."""
+    _run("run", config)
 
 
 @app.command()

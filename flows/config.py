@@ -15,14 +15,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
-from features.errors import ConfigError, DataError, ModelError
-from flows.raster_read import check_projected_crs
-from models import check_lightgbm_params
+from pestcast.core.errors import ConfigError, DataError, ModelError
+from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
+from pestcast.flows.raster_read import check_projected_crs
+from pestcast.models import check_lightgbm_params
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "DemoRegionConfig",
     "FeatureConfig",
     "ImageryConfig",
     "ModelConfig",
@@ -68,23 +67,6 @@ class RegionConfig(_Strict):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"{timezone!r} is not an IANA time zone name") from error
         return timezone
-
-
-class DemoRegionConfig(_Strict):
-    """Generate the embedded demo region into ``data_dir`` before the run (skipped when current)."""
-
-    data_dir: Path = Path("data/demo")
-    seed: int = 42
-    n_parcels: Annotated[int, Field(ge=20, le=20_000)] = 2000
-    start: dt.date = dt.date(2021, 7, 1)
-    end: dt.date = dt.date(2024, 12, 31)
-    survey_fraction: Annotated[float, Field(gt=0, le=1)] = 0.15
-
-    @model_validator(mode="after")
-    def _window_is_long_enough(self) -> DemoRegionConfig:
-        if (self.end - self.start).days < 365:
-            raise ValueError("the demo window (start → end) must cover at least a year")
-        return self
 
 
 class StacSourceConfig(_Strict):
@@ -228,7 +210,6 @@ class PestcastConfig(_Strict):
     """One run of pestcast: where data comes from, how it is processed, where results go."""
 
     region: RegionConfig
-    demo_region: DemoRegionConfig | None = None
     sources: SourcesConfig
     imagery: ImageryConfig
     features: FeatureConfig = FeatureConfig()

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.config import PestcastConfig
+from pestcast.flows.config import PestcastConfig
 
 __all__ = ["RunLayout"]
 

@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.indices import INDEX_BANDS
-from features.scene_stats import parcel_index_stats
-from flows.atomic import atomic_path
-from flows.raster_read import AnalysisGrid, read_solar_day
-from flows.stac_search import SceneRef
+from pestcast.core.atomic import atomic_path
+from pestcast.features.indices import INDEX_BANDS
+from pestcast.features.scene_stats import parcel_index_stats
+from pestcast.flows.raster_read import AnalysisGrid, read_solar_day
+from pestcast.flows.stac_search import SceneRef
 
 __all__ = ["ObservationSettings", "observation_cache_path", "observe_solar_day", "required_bands"]
 

@@ -15,26 +15,25 @@ import geopandas as gpd
 import pandas as pd
 from prefect import flow, get_run_logger
 
-from features.errors import SourceError
-from flows.config import PestcastConfig
-from flows.layout import RunLayout
-from flows.observations import ObservationSettings
-from flows.stac_search import SceneRef, group_by_solar_day
-from flows.tasks import (
+from pestcast.core.errors import SourceError
+from pestcast.flows.config import PestcastConfig
+from pestcast.flows.layout import RunLayout
+from pestcast.flows.observations import ObservationSettings
+from pestcast.flows.stac_search import SceneRef, group_by_solar_day
+from pestcast.flows.tasks import (
     ParcelRaster,
     build_features,
     find_scenes,
     load_parcels,
     observe_scene_block,
     parcel_labels,
-    prepare_demo_region,
     publish_risk_map,
     train_risk_models,
     write_observations,
 )
-from models import read_model_card
+from pestcast.models import read_model_card
 
-__all__ = ["demo_flow", "features_flow", "fetch_flow", "forecast_flow", "train_flow"]
+__all__ = ["features_flow", "fetch_flow", "forecast_flow", "run_flow", "train_flow"]
 
 INDICES = ("ndvi", "evi", "ndre", "lswi")
 DAYS_PER_TASK = 16
@@ -45,8 +44,6 @@ DAYS_PER_TASK = 16
 def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
     """Find scenes over the parcels and reduce each solar day to per-parcel index statistics."""
     layout = RunLayout.from_config(config)
-    if config.demo_region is not None:
-        prepare_demo_region(config.demo_region)
     parcels: gpd.GeoDataFrame = load_parcels(config)
     scenes = find_scenes(config, parcels)
     days = group_by_solar_day(scenes)
@@ -160,8 +157,8 @@ def forecast_flow(config: PestcastConfig) -> dict[str, Any]:
     }
 
 
-@flow(name="pestcast-demo")
-def demo_flow(config: PestcastConfig) -> dict[str, Any]:
+@flow(name="pestcast-run")
+def run_flow(config: PestcastConfig) -> dict[str, Any]:
     """The whole chain: find scenes → parcel features → train → score → publish."""
     return {
         "fetch": fetch_flow(config),

@@ -23,8 +23,8 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
-from features.errors import ConfigError, PublishError
-from flows.atomic import replace_symlink_atomic, write_text_atomic
+from pestcast.core.atomic import replace_symlink_atomic, write_text_atomic
+from pestcast.core.errors import ConfigError, PublishError
 
 __all__ = ["LATEST_LINK", "update_latest_link", "write_geojson_rfc7946"]
 

@@ -30,9 +30,9 @@ from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
-from features.errors import ConfigError, DataError, SceneReadError
-from features.reflectance import dn_to_reflectance
-from flows.stac_search import SceneRef
+from pestcast.core.errors import ConfigError, DataError, SceneReadError
+from pestcast.features.reflectance import dn_to_reflectance
+from pestcast.flows.stac_search import SceneRef
 
 __all__ = [
     "DEFAULT_GDAL_OPTIONS",

@@ -30,8 +30,8 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
-from features.errors import ConfigError, DataError, SourceError
-from features.reflectance import boa_offset_dn
+from pestcast.core.errors import ConfigError, DataError, SourceError
+from pestcast.features.reflectance import boa_offset_dn
 
 __all__ = [
     "SceneRef",

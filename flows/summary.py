@@ -9,8 +9,8 @@ __all__ = ["render_summary"]
 
 
 def render_summary(stage: str, title: str, summary: Mapping[str, Any]) -> str:
-    """Human-readable lines for a stage summary, or for the ``demo`` run's four stages."""
-    stages = summary if stage == "demo" else {stage: summary}
+    """Human-readable lines for a stage summary, or for the four stages of ``run``/``demo``."""
+    stages = summary if stage in {"run", "demo"} else {stage: summary}
     lines = [title]
     for name, part in stages.items():
         lines.extend(_stage_lines(name, part))

@@ -13,8 +13,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from features.columns import require_columns
-from features.errors import DataError, ParcelError, SourceError
+from pestcast.core.errors import DataError, ParcelError, SourceError
+from pestcast.features.columns import require_columns
 
 __all__ = ["read_parcels", "read_surveys", "read_weather"]
 

@@ -2,7 +2,7 @@
 
 Big in-memory objects (parcel tables, label rasters) pass between tasks of one run with caching
 off (hashing them would be slow and pointless); cross-run reuse comes from content-keyed files
-(observations per solar day, the demo region manifest), not from Prefect's cache.
+(observations per solar day), not from Prefect's cache.
 """
 
 from __future__ import annotations
@@ -23,19 +23,22 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from features.errors import DataError, PestcastError, SceneReadError, SourceError
-from features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
-from features.zonal import parcel_pixel_labels
-from flows.atomic import atomic_path, replace_symlink_atomic, write_text_atomic
-from flows.config import DemoRegionConfig, PestcastConfig
-from flows.demo import DemoSettings, demo_region_is_current, generate_demo_region
-from flows.layout import RunLayout
-from flows.observations import ObservationSettings, observation_cache_path, observe_solar_day
-from flows.publish import update_latest_link, write_geojson_rfc7946
-from flows.raster_read import AnalysisGrid, analysis_grid
-from flows.stac_search import SceneRef, search_scenes
-from flows.tables import read_parcels, read_surveys, read_weather
-from models import (
+from pestcast.core.atomic import atomic_path, replace_symlink_atomic, write_text_atomic
+from pestcast.core.errors import DataError, PestcastError, SceneReadError, SourceError
+from pestcast.features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
+from pestcast.features.zonal import parcel_pixel_labels
+from pestcast.flows.config import PestcastConfig
+from pestcast.flows.layout import RunLayout
+from pestcast.flows.observations import (
+    ObservationSettings,
+    observation_cache_path,
+    observe_solar_day,
+)
+from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
+from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
+from pestcast.flows.stac_search import SceneRef, search_scenes
+from pestcast.flows.tables import read_parcels, read_surveys, read_weather
+from pestcast.models import (
     RiskModelSpec,
     TrainedRiskModel,
     classify_risk,
@@ -54,7 +57,6 @@ __all__ = [
     "load_parcels",
     "observe_scene_block",
     "parcel_labels",
-    "prepare_demo_region",
     "publish_risk_map",
     "train_risk_models",
     "write_observations",
@@ -62,24 +64,6 @@ __all__ = [
 
 PEST_NAMES_VI = {"bph": "rầy nâu", "blast": "đạo ôn"}
 PEST_NAMES_EN = {"bph": "brown planthopper", "blast": "rice blast"}
-
-
-@task(cache_policy=NO_CACHE)
-def prepare_demo_region(settings: DemoRegionConfig) -> str:
-    """Generate the simulated demo region unless an identical one is already on disk."""
-    demo = DemoSettings(
-        seed=settings.seed,
-        n_parcels=settings.n_parcels,
-        start=settings.start,
-        end=settings.end,
-        survey_fraction=settings.survey_fraction,
-    )
-    logger = get_run_logger()
-    if demo_region_is_current(settings.data_dir, demo):
-        logger.info("demo region in %s is current; reusing it", settings.data_dir)
-        return "cached"
-    generate_demo_region(settings.data_dir, demo, progress=logger.info)
-    return "generated"
 
 
 @task(cache_policy=NO_CACHE)

@@ -3,9 +3,9 @@
 Pure computation with typed arguments: no configuration, environment, Prefect or network access.
 """
 
-from models.baselines import Climatology, fit_climatology, persistence_risk
-from models.metrics import forecast_metrics, reliability_table, skill_scores
-from models.predict import (
+from pestcast.models.baselines import Climatology, fit_climatology, persistence_risk
+from pestcast.models.metrics import forecast_metrics, reliability_table, skill_scores
+from pestcast.models.predict import (
     DEFAULT_RISK_CLASSES,
     check_risk_classes,
     classify_risk,
@@ -13,22 +13,22 @@ from models.predict import (
     predict_risk,
     risk_drivers,
 )
-from models.registry import (
+from pestcast.models.registry import (
     held_out_path,
     load_risk_model,
     model_paths,
     read_model_card,
     save_risk_model,
 )
-from models.spec import (
+from pestcast.models.spec import (
     RiskModelSpec,
     TrainedRiskModel,
     check_lightgbm_params,
     label_column,
     severity_column,
 )
-from models.training import fit_risk_model, training_data_hash
-from models.validation import season_split, season_type, week_of_season
+from pestcast.models.training import fit_risk_model, training_data_hash
+from pestcast.models.validation import season_split, season_type, week_of_season
 
 __all__ = [
     "DEFAULT_RISK_CLASSES",

@@ -8,9 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.errors import ModelError
-from models.spec import severity_column
-from models.validation import season_type, week_of_season
+from pestcast.core.errors import ModelError
+from pestcast.models.spec import severity_column
+from pestcast.models.validation import season_type, week_of_season
 
 __all__ = ["CLIMATOLOGY_PSEUDO_ROWS", "Climatology", "fit_climatology", "persistence_risk"]
 

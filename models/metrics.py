@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.predict import classify_risk
+from pestcast.models.predict import classify_risk
 
 __all__ = ["RELIABILITY_BINS", "forecast_metrics", "reliability_table", "skill_scores"]
 

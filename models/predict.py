@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.errors import ConfigError, ModelError
-from models.spec import TrainedRiskModel
+from pestcast.core.errors import ConfigError, ModelError
+from pestcast.models.spec import TrainedRiskModel
 
 __all__ = [
     "DEFAULT_RISK_CLASSES",

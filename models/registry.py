@@ -17,8 +17,8 @@ from typing import Any
 
 import lightgbm as lgb
 
-from features.errors import ModelError
-from models.spec import RiskModelSpec, TrainedRiskModel
+from pestcast.core.errors import ModelError
+from pestcast.models.spec import RiskModelSpec, TrainedRiskModel
 
 __all__ = [
     "held_out_path",

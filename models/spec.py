@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.errors import ModelError
+from pestcast.core.errors import ModelError
 
 __all__ = [
     "KEY_COLUMNS",

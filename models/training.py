@@ -20,12 +20,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.errors import ModelError
-from models.baselines import fit_climatology, persistence_risk
-from models.metrics import forecast_metrics, skill_scores
-from models.predict import DEFAULT_RISK_CLASSES, check_risk_classes, feature_matrix
-from models.spec import KEY_COLUMNS, RiskModelSpec, TrainedRiskModel, lightgbm_params
-from models.validation import check_labels, season_order, season_split
+from pestcast.core.errors import ModelError
+from pestcast.models.baselines import fit_climatology, persistence_risk
+from pestcast.models.metrics import forecast_metrics, skill_scores
+from pestcast.models.predict import DEFAULT_RISK_CLASSES, check_risk_classes, feature_matrix
+from pestcast.models.spec import KEY_COLUMNS, RiskModelSpec, TrainedRiskModel, lightgbm_params
+from pestcast.models.validation import check_labels, season_order, season_split
 
 __all__ = ["fit_risk_model", "training_data_hash"]
 

@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.errors import ModelError
-from models.spec import label_column
+from pestcast.core.errors import ModelError
+from pestcast.models.spec import label_column
 
 __all__ = [
     "SEASON_STARTS",

@@ -28,9 +28,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from flows.config import load_config
-from flows.layout import RunLayout
-from models import read_model_card
+from pestcast.flows.config import load_config
+from pestcast.flows.layout import RunLayout
+from pestcast.models import read_model_card
 
 config = load_config(Path(os.environ.get("PESTCAST_CONFIG", "config/demo.yaml")))
 layout = RunLayout.from_config(config)

@@ -16,10 +16,12 @@ import pytest
 import yaml
 from geojson_validator import configure_logging, validate_geometries, validate_structure
 from prefect.testing.utilities import prefect_test_harness
+from typer.testing import CliRunner
 
-from features.errors import DataError, SourceError
-from flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
-from flows.pipeline import demo_flow, features_flow, fetch_flow, forecast_flow, train_flow
+from pestcast.core.errors import DataError, SourceError
+from pestcast.flows.cli import app
+from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
+from pestcast.flows.pipeline import features_flow, fetch_flow, forecast_flow, run_flow, train_flow
 from tests.flows.stac_api_server import RecordedStacApi
 
 pytestmark = pytest.mark.e2e
@@ -40,10 +42,10 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("small-region")
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     data = root / "data"
+    simulate = ["simulate", "--out", str(data), "--parcels", str(N_PARCELS), "--seed", "7"]
+    result = CliRunner().invoke(app, [*simulate, "--start", "2023-06-01", "--end", "2024-09-30"])
+    assert result.exit_code == 0, result.output
     raw["region"]["name"] = "small"
-    raw["demo_region"].update(
-        data_dir=str(data), n_parcels=N_PARCELS, start="2023-06-01", end="2024-09-30", seed=7
-    )
     raw["sources"]["stac"]["url"] = str(data / "stac" / "catalog.json")
     for name, file in (
         ("parcels", "parcels.gpkg"),
@@ -66,7 +68,7 @@ def small_config(small_config_path: Path) -> PestcastConfig:
 
 @pytest.fixture(scope="module")
 def demo_run(harness: None, small_config: PestcastConfig) -> dict[str, Any]:
-    return demo_flow(small_config)
+    return run_flow(small_config)
 
 
 def test_risk_map_is_published_under_latest(
@@ -74,7 +76,8 @@ def test_risk_map_is_published_under_latest(
 ) -> None:
     published = Path(demo_run["forecast"]["risk_map"])
     latest = small_config.paths.output_dir / "latest" / "risk_map.geojson"
-    assert published.parent.name == published.parent.name[:10]  # a YYYY-MM-DD folder
+    forecast_date = dt.date.fromisoformat(published.parent.name)  # a YYYY-MM-DD folder
+    assert forecast_date.weekday() == small_config.features.forecast_weekday
     assert latest.resolve() == published.resolve()
 
 
@@ -164,7 +167,7 @@ def test_a_missing_parcel_file_fails_the_flow_with_a_clear_error(
     sources = small_config.sources.model_copy(
         update={"parcels": small_config.sources.parcels.model_copy(update={"path": missing})}
     )
-    broken = small_config.model_copy(update={"sources": sources, "demo_region": None})
+    broken = small_config.model_copy(update={"sources": sources})
     with pytest.raises(SourceError, match=r"nowhere\.gpkg.*sources\.parcels\.path"):
         fetch_flow(broken)
 
@@ -187,7 +190,6 @@ def test_the_same_scenes_through_a_stac_api_give_the_same_observations(
             update={
                 "sources": small_config.sources.model_copy(update={"stac": stac}),
                 "paths": small_config.paths.model_copy(update={"work_dir": tmp_path / "work"}),
-                "demo_region": None,
             }
         )
         summary = fetch_flow(via_api)

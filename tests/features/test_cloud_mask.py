@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, clear_sky_mask, validate_scl_mask_classes
-from features.errors import DataError
+from pestcast.core.errors import DataError
+from pestcast.features.cloud_mask import (
+    DEFAULT_SCL_MASK_CLASSES,
+    clear_sky_mask,
+    validate_scl_mask_classes,
+)
 
 
 def test_default_mask_keeps_dark_area_and_water_and_drops_clouds() -> None:

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from features.indices import INDEX_BANDS, INDEX_FUNCTIONS, evi, lswi, msavi, ndre, ndvi, savi
+from pestcast.features.indices import (
+    INDEX_BANDS,
+    INDEX_FUNCTIONS,
+    evi,
+    lswi,
+    msavi,
+    ndre,
+    ndvi,
+    savi,
+)
 
 # One vegetated pixel: blue 0.04, green 0.08, red 0.05, red edge 0.15, NIR 0.45, B8A 0.40, B11 0.20.
 B, R, RE, N, N8A, S1 = 0.04, 0.05, 0.15, 0.45, 0.40, 0.20

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.errors import DataError
-from features.reflectance import boa_offset_dn, dn_to_reflectance
+from pestcast.core.errors import DataError
+from pestcast.features.reflectance import boa_offset_dn, dn_to_reflectance
 
 
 @pytest.mark.parametrize(

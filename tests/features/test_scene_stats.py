@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataError
-from features.scene_stats import parcel_index_stats
+from pestcast.core.errors import DataError
+from pestcast.features.scene_stats import parcel_index_stats
 
 BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22")
 

@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataError
-from features.seasons import day_numbers, rice_season, season_end, season_start, sorted_seasons
+from pestcast.core.errors import DataError
+from pestcast.features.seasons import (
+    day_numbers,
+    rice_season,
+    season_end,
+    season_start,
+    sorted_seasons,
+)
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataError
-from features.surveys import severity_levels, survey_history_features, survey_labels
-from features.timeseries import neighbour_matrix
+from pestcast.core.errors import DataError
+from pestcast.features.surveys import severity_levels, survey_history_features, survey_labels
+from pestcast.features.timeseries import neighbour_matrix
 
 # P0 and P1 are 100 m apart and P3 is 100 m from P0 (in another commune); P2 is far away.
 PARCELS = pd.Index(["P0", "P1", "P2", "P3"])

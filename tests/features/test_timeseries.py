@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataError, ParcelError
-from features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
+from pestcast.core.errors import DataError, ParcelError
+from pestcast.features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
 
 T = pd.Timestamp("2024-02-05")  # a Monday
 # P0–P1–P3 lie within 400 m of each other; P2 is 5 km away.

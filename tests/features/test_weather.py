@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataError
-from features.weather import blast_rct, blast_wet_day, bph_degree_days, weather_features
+from pestcast.core.errors import DataError
+from pestcast.features.weather import blast_rct, blast_wet_day, bph_degree_days, weather_features
 
 
 def test_bph_degree_days_by_hand() -> None:

@@ -10,8 +10,8 @@ import pytest
 from affine import Affine
 from shapely.geometry import MultiPolygon, box
 
-from features.errors import DataError
-from features.zonal import parcel_pixel_labels, zonal_statistics
+from pestcast.core.errors import DataError
+from pestcast.features.zonal import parcel_pixel_labels, zonal_statistics
 
 # 10 × 10 grid of 10 m pixels over x 0–100, y 0–100; pixel centres at 5, 15, … 95.
 GRID: dict[str, Any] = {"transform": Affine(10.0, 0.0, 0.0, 0.0, -10.0, 100.0), "shape": (10, 10)}

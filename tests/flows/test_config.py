@@ -8,9 +8,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from features.errors import ConfigError
-from flows.cli import app
-from flows.config import DEFAULT_CONFIG, load_config
+from pestcast.core.errors import ConfigError
+from pestcast.flows.cli import app
+from pestcast.flows.config import DEFAULT_CONFIG, load_config
 
 
 def _write_variant(tmp_path: Path, change: dict[str, dict[str, object]]) -> Path:

@@ -21,8 +21,8 @@ import shapely.geometry
 from geojson_validator import configure_logging, validate_geometries, validate_structure
 from shapely.geometry import MultiPolygon, Polygon
 
-from features.errors import PublishError
-from flows.publish import update_latest_link, write_geojson_rfc7946
+from pestcast.core.errors import PublishError
+from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 
 PARCELS = Path(__file__).resolve().parents[1] / "data" / "parcels" / "1_vietnam_areas.gpkg"
 REPO = Path(__file__).resolve().parents[2]
@@ -198,8 +198,8 @@ WRITE_WITH_SIZE_LIMIT = textwrap.dedent(
     import resource, signal, sys
     from pathlib import Path
     import geopandas as gpd
-    from features.errors import PublishError
-    from flows.publish import write_geojson_rfc7946
+    from pestcast.core.errors import PublishError
+    from pestcast.flows.publish import write_geojson_rfc7946
 
     parcels = gpd.read_file(sys.argv[1])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails (EFBIG)

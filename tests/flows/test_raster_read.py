@@ -17,8 +17,8 @@ from pyproj import Transformer
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from features.errors import ConfigError, SceneReadError
-from flows.raster_read import (
+from pestcast.core.errors import ConfigError, SceneReadError
+from pestcast.flows.raster_read import (
     AnalysisGrid,
     SceneArrays,
     analysis_grid,
@@ -26,7 +26,7 @@ from flows.raster_read import (
     read_scene,
     read_solar_day,
 )
-from flows.stac_search import SceneRef, scene_from_item
+from pestcast.flows.stac_search import SceneRef, scene_from_item
 
 TILE = Path(__file__).resolve().parents[1] / "data" / "s2_l2a_29RKH_20200219"
 ES_KEYS = {

@@ -15,8 +15,8 @@ from typing import Any
 import pystac
 import pytest
 
-from features.errors import ConfigError, SourceError
-from flows.stac_search import SceneRef, group_by_solar_day, local_solar_day, search_scenes
+from pestcast.core.errors import ConfigError, SourceError
+from pestcast.flows.stac_search import SceneRef, group_by_solar_day, local_solar_day, search_scenes
 from tests.flows.stac_api_server import RECORDED, RecordedStacApi, load_features
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.errors import DataError, ParcelError, SourceError
-from flows.tables import read_parcels, read_surveys, read_weather
+from pestcast.core.errors import DataError, ParcelError, SourceError
+from pestcast.flows.tables import read_parcels, read_surveys, read_weather
 
 REAL_PARCELS = Path(__file__).parents[1] / "data" / "parcels" / "1_vietnam_areas.gpkg"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import RiskModelSpec
+from pestcast.models import RiskModelSpec
 
 FEATURES = ("ndvi_mean", "rh_mean_7d", "last_severity_bph", "noise_a", "noise_b")
 PARAMS = {"learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 40, "lambda_l2": 1.0}

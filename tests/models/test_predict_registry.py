@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError, ModelError
-from models import (
+from pestcast.core.errors import ConfigError, ModelError
+from pestcast.models import (
     TrainedRiskModel,
     classify_risk,
     fit_risk_model,

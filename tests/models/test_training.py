@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ModelError
-from models import (
+from pestcast.core.errors import ModelError
+from pestcast.models import (
     TrainedRiskModel,
     fit_climatology,
     fit_risk_model,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ModelError
-from models import season_split, season_type, week_of_season
+from pestcast.core.errors import ModelError
+from pestcast.models import season_split, season_type, week_of_season
 from tests.models.conftest import synthetic_table
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pystac
 import pytest
 
-from flows.demo import DemoSettings, DemoWorld, generate_demo_region, simulate_world
+from pestcast.simulator import DemoSettings, DemoWorld, generate_demo_region, simulate_world
 
 SMALL = DemoSettings(
     seed=11,

@@ -16,13 +16,13 @@ import rasterio
 from affine import Affine
 from rasterio.features import rasterize
 
-from features.cloud_mask import clear_sky_mask
-from features.indices import lswi, ndvi
-from features.reflectance import boa_offset_dn, dn_to_reflectance
-from flows.demo import DemoWorld
-from flows.demo.clouds import CloudPlan, cloud_layers, swath_nodata
-from flows.demo.imagery import BAND_RESOLUTION_M
-from tests.flows.demo.conftest import Region
+from pestcast.features.cloud_mask import clear_sky_mask
+from pestcast.features.indices import lswi, ndvi
+from pestcast.features.reflectance import boa_offset_dn, dn_to_reflectance
+from pestcast.simulator import DemoWorld
+from pestcast.simulator.clouds import CloudPlan, cloud_layers, swath_nodata
+from pestcast.simulator.imagery import BAND_RESOLUTION_M
+from tests.simulator.conftest import Region
 
 CLOUD_CLASSES = (8, 9, 10)
 

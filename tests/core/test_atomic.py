@@ -9,8 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.errors import PublishError
-from flows.atomic import atomic_path, replace_symlink_atomic, write_bytes_atomic, write_text_atomic
+from pestcast.core.atomic import (
+    atomic_path,
+    replace_symlink_atomic,
+    write_bytes_atomic,
+    write_text_atomic,
+)
+from pestcast.core.errors import PublishError
 
 
 def names(folder: Path) -> list[str]:

@@ -83,8 +83,8 @@ import numpy.typing as npt
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from flows.demo.crop_calendar import CropState
-from flows.demo.weather import DailyWeather
+from pestcast.simulator.crop_calendar import CropState
+from pestcast.simulator.weather import DailyWeather
 
 __all__ = [
     "LAG_DAYS",

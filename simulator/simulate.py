@@ -22,10 +22,11 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import shapely
 
-from flows.atomic import write_text_atomic
-from flows.demo.clouds import plan_clouds, scene_cloud_fraction
-from flows.demo.crop_calendar import CropCalendar, CropState, crop_state, draw_crop_calendar
-from flows.demo.epidemic import (
+from pestcast.core.atomic import write_text_atomic
+from pestcast.core.errors import ConfigError
+from pestcast.simulator.clouds import plan_clouds, scene_cloud_fraction
+from pestcast.simulator.crop_calendar import CropCalendar, CropState, crop_state, draw_crop_calendar
+from pestcast.simulator.epidemic import (
     LAG_DAYS,
     PESTS,
     ParcelTraits,
@@ -33,10 +34,10 @@ from flows.demo.epidemic import (
     damage_index,
     simulate_epidemics,
 )
-from flows.demo.geometry import COMMUNES, RegionLayout, build_region_layout
-from flows.demo.imagery import SceneResult, SceneSpec, render_context, write_scenes
-from flows.demo.settings import SIMULATOR_VERSION, SPINUP_DAYS, DemoSettings
-from flows.demo.stac_catalog import (
+from pestcast.simulator.geometry import COMMUNES, RegionLayout, build_region_layout
+from pestcast.simulator.imagery import SceneResult, SceneSpec, render_context, write_scenes
+from pestcast.simulator.settings import SIMULATOR_VERSION, SPINUP_DAYS, DemoSettings
+from pestcast.simulator.stac_catalog import (
     COLLECTION_ID,
     ItemFacts,
     build_item,
@@ -44,10 +45,10 @@ from flows.demo.stac_catalog import (
     processing_baseline,
     write_catalog,
 )
-from flows.demo.surface import FieldConditions, field_fractions, flood_level, surface_tables
-from flows.demo.surveys import simulate_surveys
-from flows.demo.weather import DailyWeather, simulate_weather
-from flows.demo.writers import write_geopackage, write_parquet, write_parquet_table
+from pestcast.simulator.surface import FieldConditions, field_fractions, flood_level, surface_tables
+from pestcast.simulator.surveys import simulate_surveys
+from pestcast.simulator.weather import DailyWeather, simulate_weather
+from pestcast.simulator.writers import write_geopackage, write_parquet, write_parquet_table
 
 __all__ = [
     "HORIZONS_DAYS",
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "MANIFEST.json"
+OWNER_MARKER = ".pestcast-simulator"
+"""Written first into a folder the simulator generates into: the folder is its own."""
 HORIZONS_DAYS = (7, 14)
 REGION_FILES = {
     "parcels": "parcels.gpkg",
@@ -162,7 +165,7 @@ def generate_demo_region(
     """
     report = progress or _ignore
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _claim_folder(out_dir)
     _remove_previous_region(out_dir)
     report(f"demo region: simulating {settings.n_parcels} parcels {settings.start}→{settings.end}")
     world = simulate_world(settings)
@@ -196,6 +199,30 @@ def demo_region_is_current(out_dir: Path, settings: DemoSettings) -> bool:
         and manifest.get("settings") == settings.to_json()
         and all((Path(out_dir) / name).exists() for name in REGION_FILES.values())
     )
+
+
+def _claim_folder(out_dir: Path) -> None:
+    """Make ``out_dir`` the simulator's, refusing a folder that holds anyone else's files.
+
+    The simulator deletes and rewrites its own files; it must never touch a user's.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} is a file; pass a folder for the demo region")
+    ours = (out_dir / OWNER_MARKER).is_file() or _has_manifest(out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not ours:
+        raise ConfigError(
+            f"{out_dir} already holds files the simulator did not write, and it never "
+            "overwrites those; pass an empty or new folder"
+        )
+    write_text_atomic(out_dir / OWNER_MARKER, "Written by pestcast.simulator; may be replaced.\n")
+
+
+def _has_manifest(out_dir: Path) -> bool:
+    try:
+        manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "simulator" in manifest
 
 
 def _ignore(_message: str) -> None:
@@ -354,7 +381,7 @@ def _manifest(world: DemoWorld, surveys: pd.DataFrame, facts: list[ItemFacts]) -
     months = pd.DatetimeIndex(cloud.index).month
     grid = world.layout.grid
     return {
-        "simulator": "flows.demo",
+        "simulator": "pestcast.simulator",
         "simulator_version": SIMULATOR_VERSION,
         "settings": world.settings.to_json(),
         "files": REGION_FILES,

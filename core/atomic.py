@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from features.errors import PublishError
+from pestcast.core.errors import PublishError
 
 __all__ = ["atomic_path", "replace_symlink_atomic", "write_bytes_atomic", "write_text_atomic"]
 

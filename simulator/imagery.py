@@ -32,12 +32,12 @@ from rasterio.features import rasterize
 from scipy import sparse
 from scipy.ndimage import gaussian_filter
 
-from features.errors import PublishError
-from features.reflectance import boa_offset_dn
-from flows.atomic import atomic_path
-from flows.demo.clouds import CloudLayers, CloudPlan, cloud_layers, swath_nodata
-from flows.demo.geometry import CRS, RegionLayout, SceneGrid
-from flows.demo.surface import BANDS, STATIC_COVERS, SurfaceTables
+from pestcast.core.atomic import atomic_path
+from pestcast.core.errors import PublishError
+from pestcast.simulator.clouds import CloudLayers, CloudPlan, cloud_layers, swath_nodata
+from pestcast.simulator.encoding import encode_dn
+from pestcast.simulator.geometry import CRS, RegionLayout, SceneGrid
+from pestcast.simulator.surface import BANDS, STATIC_COVERS, SurfaceTables
 
 __all__ = [
     "BAND_RESOLUTION_M",
@@ -193,13 +193,13 @@ def render_scene(context: RenderContext, spec: SceneSpec) -> RenderedScene:
     nodata_20m = swath_nodata(spec.clouds.swath_edge, context.grid.shape(20))
     observed_10m = _observe(context, spec, 10, _BANDS_10M, layers=layers_10m, rng=rng)
     observed_20m = _observe(context, spec, 20, _BANDS_20M_AND_RED, layers=layers_20m, rng=rng)
-    add_dn = -boa_offset_dn(spec.processing_baseline)
+    baseline = spec.processing_baseline
     bands: dict[str, npt.NDArray[np.uint16] | npt.NDArray[np.uint8]] = {
-        name: _to_dn(values, add_dn, nodata_10m)
+        name: encode_dn(values, baseline, nodata_10m)
         for name, values in zip(_BANDS_10M, observed_10m, strict=True)
     }
     bands.update(
-        (name, _to_dn(values, add_dn, nodata_20m))
+        (name, encode_dn(values, baseline, nodata_20m))
         for name, values in zip(_BANDS_20M, observed_20m, strict=False)
     )
     red, nir = observed_20m[-1], observed_20m[_BANDS_20M.index("B8A")]
@@ -280,14 +280,6 @@ def _observe(
     return np.asarray(observed, dtype=np.float32)
 
 
-def _to_dn(
-    reflectance: npt.NDArray[np.float32], add_dn: float, nodata: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.uint16]:
-    dn = np.asarray(np.clip(np.rint(reflectance * 10_000.0 + add_dn), 1, 65_535), np.uint16)
-    dn[nodata] = 0
-    return dn
-
-
 def _scene_classification(
     red: npt.NDArray[np.float32],
     nir: npt.NDArray[np.float32],
@@ -316,7 +308,9 @@ def write_scene(context: RenderContext, spec: SceneSpec) -> SceneResult:
     for band, values in scene.bands.items():
         resolution = BAND_RESOLUTION_M[band]
         transform = Affine(*context.grid.transform(resolution))
-        _write_cog(folder / f"{band}.tif", values, transform, predictor=1 if band == "SCL" else 2)
+        # The COG driver names predictors: horizontal differencing (2) is "STANDARD".
+        predictor = "NO" if band == "SCL" else "STANDARD"
+        _write_cog(folder / f"{band}.tif", values, transform, predictor=predictor)
     return SceneResult(index=spec.index, cloud_cover_pct=scene.cloud_cover_pct)
 
 
@@ -325,7 +319,7 @@ def _write_cog(
     values: npt.NDArray[np.uint16] | npt.NDArray[np.uint8],
     transform: Affine,
     *,
-    predictor: int,
+    predictor: str,
 ) -> None:
     profile = {
         "driver": "COG",

@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.errors import ConfigError
-from flows.demo import (
+from pestcast.core.errors import ConfigError
+from pestcast.simulator import (
     SIMULATOR_VERSION,
     DemoSettings,
     demo_region_is_current,
     generate_demo_region,
 )
-from flows.demo.weather import simulate_weather
-from tests.flows.demo.conftest import Region
+from pestcast.simulator.weather import simulate_weather
+from tests.simulator.conftest import Region
 
 
 @pytest.fixture(scope="module")

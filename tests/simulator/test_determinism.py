@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.demo import DemoSettings, generate_demo_region
+from pestcast.simulator import DemoSettings, generate_demo_region
 
 TINY = DemoSettings(seed=5, n_parcels=30, start=dt.date(2022, 1, 10), end=dt.date(2022, 2, 20))
 

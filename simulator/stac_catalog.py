@@ -21,10 +21,10 @@ from pystac.extensions.eo import Band, EOExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
-from features.reflectance import QUANTIFICATION_VALUE, boa_offset_dn
-from flows.atomic import write_text_atomic
-from flows.demo.geometry import CRS, SceneGrid
-from flows.demo.imagery import BAND_RESOLUTION_M
+from pestcast.core.atomic import write_text_atomic
+from pestcast.simulator.encoding import BOA_QUANTIFICATION_VALUE, boa_add_offset
+from pestcast.simulator.geometry import CRS, SceneGrid
+from pestcast.simulator.imagery import BAND_RESOLUTION_M
 
 __all__ = [
     "COLLECTION_ID",
@@ -106,7 +106,7 @@ def build_item(facts: ItemFacts, grid: SceneGrid) -> pystac.Item:
     projection.code = CRS
     item.properties["proj:epsg"] = EPSG
     RasterExtension.add_to(item)
-    offset = boa_offset_dn(facts.processing_baseline) / QUANTIFICATION_VALUE
+    offset = boa_add_offset(facts.processing_baseline) / BOA_QUANTIFICATION_VALUE
     for band, resolution in BAND_RESOLUTION_M.items():
         item.add_asset(band, _asset(band, resolution, grid, offset))
     return item
@@ -141,7 +141,7 @@ def _asset(band: str, resolution: int, grid: SceneGrid, offset: float) -> pystac
             nodata=0,
             data_type=DataType.UINT16,
             spatial_resolution=resolution,
-            scale=1.0 / QUANTIFICATION_VALUE,
+            scale=1.0 / BOA_QUANTIFICATION_VALUE,
             offset=offset,
         )
     ]

@@ -15,7 +15,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pyogrio
 
-from flows.atomic import atomic_path
+from pestcast.core.atomic import atomic_path
 
 __all__ = ["write_geopackage", "write_parquet", "write_parquet_table"]
 

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from features.errors import ConfigError
+from pestcast.core.errors import ConfigError
 
 __all__ = ["SIMULATOR_VERSION", "SPINUP_DAYS", "DemoSettings"]
 

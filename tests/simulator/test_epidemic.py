@@ -7,10 +7,10 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from flows.demo import DemoWorld
-from flows.demo.epidemic import neighbour_matrix, sowing_asynchrony
-from flows.demo.simulate import survey_shares
-from tests.flows.demo.conftest import Region
+from pestcast.simulator import DemoWorld
+from pestcast.simulator.epidemic import neighbour_matrix, sowing_asynchrony
+from pestcast.simulator.simulate import survey_shares
+from tests.simulator.conftest import Region
 
 SURVEY_COLUMNS = [
     "parcel_id",
