@@ -67,10 +67,13 @@ def savi(nir: Reflectance, red: Reflectance, soil_factor: float = 0.5) -> Reflec
 
 
 def msavi(nir: Reflectance, red: Reflectance) -> Reflectance:
-    """Modified soil-adjusted vegetation index: 0.5 (2N + 1 − √((2N + 1)² − 8(N − R)))."""
-    term = 2.0 * nir + 1.0
+    """Modified soil-adjusted vegetation index: 0.5 (2N + 1 − √((2N + 1)² − 8(N − R))).
+
+    The radicand is computed as (2N − 1)² + 8R, the same number, because in float32 the textbook
+    form rounds below zero for R = 0 and N ≥ 0.5 and gave NaN for valid pixels.
+    """
     with np.errstate(invalid="ignore"):
-        return 0.5 * (term - np.sqrt(term**2 - 8.0 * (nir - red)))
+        return 0.5 * (2.0 * nir + 1.0 - np.sqrt((2.0 * nir - 1.0) ** 2 + 8.0 * red))
 
 
 INDEX_BANDS: dict[str, tuple[str, ...]] = {
