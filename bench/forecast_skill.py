@@ -22,6 +22,7 @@ from pestcast.flows.config import DEFAULT_CONFIG, load_config
 from pestcast.flows.layout import RunLayout
 from pestcast.models import held_out_path
 
+REQUIRES = ["data/demo/truth.parquet", "outputs/demo/models/latest"]  # from `make demo`
 RESULTS = Path(__file__).parent / "results" / "forecast_skill.json"
 SCORES = ("risk_model", "risk_persistence", "risk_climatology", "p_true")
 

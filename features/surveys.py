@@ -10,19 +10,23 @@ feature (per pest ``p``)         unit    meaning
                                          light 1, medium 2, heavy 3); NaN if never surveyed
 ``days_since_survey_<p>``        days    ``t`` − that survey's ``survey_date``
 ``nbr_infested_share_<p>``       0–1     share of the other parcels within the neighbour radius,
-                                         surveyed in the last 14 days, found at ≥ light
+                                         surveyed in the recent window, found at ≥ light
 ``commune_infested_share_<p>``   0–1     the same among the other parcels of the commune
-``region_infested_share_<p>``    0–1     the same among all parcels surveyed in the last 14 days
-``region_infested_trend_<p>``    0–1     that share minus the share of the 14 days before
+``region_infested_share_<p>``    0–1     the same among all parcels surveyed in the window
+``region_infested_trend_<p>``    0–1     that share minus the share of the window before
 ``history_infested_rate_<p>``    0–1     share of all the parcel's reported surveys at ≥ light
                                          (a parcel's standing susceptibility); NaN if none
 ``history_surveys_<p>``          count   number of the parcel's reported surveys
 ===============================  ======  =========================================================
 
-"Surveyed in the last 14 days" means ``t − 14 < survey_date`` and ``report_date ≤ t``. Shares are
-NaN when no such parcel exists. Labels ``label_<p>_h<h>`` are 1.0 if any survey of the parcel with
-``t < survey_date ≤ t + h`` found ≥ light, 0.0 if it was surveyed then and nothing was found,
-NaN if it was not surveyed in that window.
+"Surveyed in the recent window" means ``t − w < survey_date`` and ``report_date ≤ t``, with
+``w`` = ``window_days`` (``FeatureSettings.survey_window_days``, 21 by default). Shares are NaN when
+no such parcel exists. ``days_since_survey_<p>`` and ``history_surveys_<p>`` are data-quality
+columns (:data:`SURVEY_QUALITY_FEATURES`).
+
+Labels ``label_<p>_h<h>`` are 1.0 if any survey of the parcel with ``t < survey_date ≤ t + h``
+found ≥ light, 0.0 if it was surveyed then and nothing was found, NaN if it was not surveyed in
+that window.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pestcast.features.seasons import day_numbers
 __all__ = [
     "SEVERITY_LEVELS",
     "SURVEY_COLUMNS",
+    "SURVEY_QUALITY_FEATURES",
     "severity_levels",
     "survey_history_features",
     "survey_labels",
@@ -53,7 +58,9 @@ SEVERITY_LEVELS = {"none": 0, "light": 1, "medium": 2, "heavy": 3}
 """Survey severity classes (QCVN 01-166:2014 light / medium / heavy) as levels 0–3."""
 
 INFESTED_LEVEL = SEVERITY_LEVELS["light"]
-RECENT_SURVEY_DAYS = 14
+
+SURVEY_QUALITY_FEATURES = ("days_since_survey_", "history_surveys_")
+"""Name prefixes of the survey columns that describe sampling, not the pest."""
 
 FloatGrid = npt.NDArray[np.float64]
 """Values of shape (forecast dates, parcels)."""
@@ -94,17 +101,23 @@ def survey_history_features(
     neighbours: Any,
     forecast_dates: pd.DatetimeIndex,
     pests: Sequence[str],
+    window_days: int,
 ) -> dict[str, FloatGrid]:
     """Survey features of the module table, each of shape (forecast dates, parcels).
 
     ``commune_codes`` gives each parcel's commune as an integer; ``neighbours`` is a symmetric
-    sparse (parcels × parcels) 0/1 matrix with an empty diagonal.
+    sparse (parcels × parcels) 0/1 matrix with an empty diagonal; ``window_days`` is the recent
+    survey window.
     """
+    if window_days < 1:
+        raise DataError(f"the recent survey window must be ≥ 1 day, got {window_days}")
     days = day_numbers(forecast_dates)
     features: dict[str, FloatGrid] = {}
     for pest in pests:
         records = _pest_surveys(surveys, parcel_ids, pest)
-        last_level, days_since, surveyed, infested = _history_grids(records, days, len(parcel_ids))
+        last_level, days_since, surveyed, infested = _history_grids(
+            records, days, len(parcel_ids), window_days
+        )
         features[f"last_severity_{pest}"] = last_level
         features[f"days_since_survey_{pest}"] = days_since
         features[f"nbr_infested_share_{pest}"] = _share(
@@ -114,21 +127,21 @@ def survey_history_features(
         features[f"commune_infested_share_{pest}"] = _share(
             _commune_totals(infested, commune_codes) - infested, in_commune - surveyed
         )
-        features.update(_regional_features(records, days, len(parcel_ids), pest))
+        features.update(_regional_features(records, days, len(parcel_ids), pest, window_days))
         features.update(_parcel_history(records, days, len(parcel_ids), pest))
     return features
 
 
 def _regional_features(
-    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str
+    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str, window_days: int
 ) -> dict[str, FloatGrid]:
-    """Region-wide infested share of the last 14 days and its change: the wave's phase."""
+    """Region-wide infested share of the recent window and its change: the wave's phase."""
     now, before = np.full(len(days), np.nan), np.full(len(days), np.nan)
     infested = records.level >= INFESTED_LEVEL
     for row, day in enumerate(days):
         known = records.report_day <= day
-        recent = known & (records.survey_day > day - RECENT_SURVEY_DAYS)
-        earlier = known & ~recent & (records.survey_day > day - 2 * RECENT_SURVEY_DAYS)
+        recent = known & (records.survey_day > day - window_days)
+        earlier = known & ~recent & (records.survey_day > day - 2 * window_days)
         now[row] = infested[recent].mean() if recent.any() else np.nan
         before[row] = infested[earlier].mean() if earlier.any() else np.nan
     shape = (len(days), n_parcels)
@@ -206,7 +219,7 @@ def _pest_surveys(surveys: pd.DataFrame, parcel_ids: pd.Index, pest: str) -> _Su
 
 
 def _history_grids(
-    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int
+    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, window_days: int
 ) -> tuple[FloatGrid, FloatGrid, FloatGrid, FloatGrid]:
     """Latest known level, days since it, and recently surveyed / infested flags (0/1)."""
     shape = (len(days), n_parcels)
@@ -220,7 +233,7 @@ def _history_grids(
         found = latest >= 0
         last_level[row, found] = records.level[latest[found]]
         days_since[row, found] = day - records.survey_day[latest[found]]
-        recent = known & (records.survey_day > day - RECENT_SURVEY_DAYS)
+        recent = known & (records.survey_day > day - window_days)
         surveyed[row], infested[row] = _surveyed_and_infested(records, recent, n_parcels)
     return last_level, days_since, surveyed, infested
 

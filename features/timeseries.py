@@ -6,8 +6,10 @@ calendar day, Asia/Ho_Chi_Minh) uses a scene only if it became available on or b
 ``t``, and weather only for days before ``t`` (a day's weather is known the next morning). Labels
 look ahead on purpose (see :mod:`features.surveys`).
 
-Imagery features use *clear* observations: ``n_valid_px ≥ min_valid_px`` and a finite NDVI,
-acquired in the last 150 days. Ages are measured from the acquisition date (what the image shows).
+Imagery features use *clear* observations: ``n_valid_px ≥ min_clear_px`` and a finite NDVI,
+acquired in the last ``imagery_lookback_days``. Ages are measured from the acquisition date (what
+the image shows). Every window and radius below is a :class:`FeatureSettings` field (defaults in
+brackets), documented with the reason for its default.
 
 =================================  ======  ======================================================
 feature                            unit    meaning
@@ -16,23 +18,31 @@ feature                            unit    meaning
 ``ndre_last`` ``lswi_last``
 ``days_since_clear_obs``           days    ``t`` − acquisition date of that observation
 ``last_obs_valid_px``              pixels  its ``n_valid_px`` (how much to trust it)
-``ndvi_change_15d``                index   ``ndvi_last`` − NDVI of the latest clear observation
-                                           acquired in [t − 30, t − 15] (NaN if none, or if it is
-                                           the latest observation itself)
-``ndvi_change_30d``                index   the same against [t − 60, t − 30]
+``ndvi_change_<L>d``               index   ``ndvi_last`` − NDVI of the latest clear observation
+                                           acquired in [t − 2L, t − L] (NaN if none, or if it is
+                                           the latest observation itself), L in
+                                           ``ndvi_change_lags_days`` [15, 30]
 ``days_since_flooding``            days    ``t`` − the latest flooding/transplanting signal
                                            (Xiao: LSWI + 0.05 ≥ EVI or NDVI, with NDVI < 0.3);
                                            NaN if none: the season-relative crop age
 ``ndvi_max_crop``                  index   highest NDVI since that signal (NaN without one)
 ``ndvi_drop_from_crop_max``        index   ``ndvi_max_crop`` − ``ndvi_last`` (senescence, damage)
-``nbr_count``                      parcels other parcels with a centroid within the radius
+``nbr_count``                      parcels other parcels with a centroid within
+                                           ``neighbour_radius_m`` [500 m]
 ``nbr_days_since_flooding_std``    days    population std of their ``days_since_flooding`` (NaN
                                            with fewer than 2 known): sowing asynchrony
-``nbr_flooded_share_30d``          0–1     share of those seen clearly in the last 30 d that show
-                                           a flooding signal in that time (NaN if none seen)
+``nbr_flooded_share_<R>d``         0–1     share of those seen clearly in the last R days that
+                                           show a flooding signal in that time (NaN if none
+                                           seen), R = ``recent_flooding_days`` [30]
 ``days_into_season``               days    ``t`` − start of the calendar rice season
 weather and survey features        …       see :mod:`features.weather`, :mod:`features.surveys`
 =================================  ======  ======================================================
+
+Data-quality columns say how much to trust a row rather than what drives the pest:
+``days_since_clear_obs``, ``last_obs_valid_px``, ``nbr_count``, ``days_since_survey_<p>`` and
+``history_surveys_<p>``. They stay in the table (the risk map publishes them) but
+:func:`feature_columns` leaves them out of the model inputs unless asked: their link to the pest
+runs through cloud seasons and survey sampling design, which change from one office to the next.
 """
 
 from __future__ import annotations
@@ -49,12 +59,18 @@ from scipy.spatial import cKDTree
 
 from pestcast.core.errors import DataError, ParcelError
 from pestcast.features.columns import require_columns
+from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
 from pestcast.features.seasons import day_numbers, rice_season, season_start
-from pestcast.features.surveys import FloatGrid, survey_history_features, survey_labels
+from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
+from pestcast.features.surveys import (
+    SURVEY_QUALITY_FEATURES,
+    FloatGrid,
+    survey_history_features,
+    survey_labels,
+)
 from pestcast.features.weather import weather_features
 
 __all__ = [
-    "IMAGERY_LOOKBACK_DAYS",
     "KEY_COLUMNS",
     "LOCAL_TIMEZONE",
     "build_feature_table",
@@ -68,23 +84,19 @@ __all__ = [
 LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
 KEY_COLUMNS = ("parcel_id", "commune", "forecast_date", "season")
 PARCEL_COLUMNS = ("parcel_id", "commune", "x", "y")
+_INDICES = DEFAULT_PARCEL_INDICES
 OBSERVATION_COLUMNS = (
     "parcel_id",
     "acquired_utc",
     "available_utc",
     "n_valid_px",
-    "ndvi_mean",
-    "evi_mean",
-    "ndre_mean",
-    "lswi_mean",
+    *(f"{name}_mean" for name in _INDICES),
 )
-IMAGERY_LOOKBACK_DAYS = 150
-"""Older observations describe an earlier crop and are ignored."""
-NDVI_CHANGE_LAGS_DAYS = (15, 30)
 FLOODING_LSWI_MARGIN = 0.05
+"""Xiao et al. (2005): a pixel is flooded when LSWI + 0.05 ≥ EVI or NDVI."""
 FLOODING_MAX_NDVI = 0.3
-RECENT_FLOODING_DAYS = 30
-_INDICES = ("ndvi", "evi", "ndre", "lswi")
+QUALITY_FEATURES = ("days_since_clear_obs", "last_obs_valid_px", "nbr_count")
+"""Imagery and neighbourhood data-quality columns (survey ones: SURVEY_QUALITY_FEATURES)."""
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
@@ -106,13 +118,20 @@ def weekly_forecast_dates(
     return dates.as_unit("ns")
 
 
-def feature_columns(table: pd.DataFrame) -> list[str]:
-    """Model inputs of a feature table: numeric columns that are neither keys nor labels."""
+def is_quality_column(name: str) -> bool:
+    """Whether ``name`` is a data-quality column (see the module docstring)."""
+    return name in QUALITY_FEATURES or name.startswith(SURVEY_QUALITY_FEATURES)
+
+
+def feature_columns(table: pd.DataFrame, *, include_quality: bool = False) -> list[str]:
+    """Model inputs of a feature table: numeric columns that are neither keys nor labels,
+    and not data-quality columns unless ``include_quality``."""
     return [
         str(column)
         for column in table.columns
         if column not in KEY_COLUMNS
         and not str(column).startswith("label_")
+        and (include_quality or not is_quality_column(str(column)))
         and pd.api.types.is_numeric_dtype(table[column])
     ]
 
@@ -126,32 +145,36 @@ def build_feature_table(
     forecast_dates: Iterable[dt.date | str | pd.Timestamp] | pd.DatetimeIndex,
     pests: Sequence[str] = ("bph", "blast"),
     horizons: Sequence[int] = (7, 14),
-    min_valid_px: int = 3,
-    neighbour_radius_m: float = 400.0,
+    settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
     timezone: str = LOCAL_TIMEZONE,
 ) -> pd.DataFrame:
     """One row per forecast date × parcel (dates ascending, parcels in input order).
 
     ``observations`` follow the observation contract (DESIGN.md), ``parcels`` has ``parcel_id``,
     ``commune`` and centroid ``x``/``y`` in metres of a projected CRS, ``weather`` and
-    ``surveys`` follow the demo-region tables. Columns: :data:`KEY_COLUMNS`, the features of this
-    module's table and ``label_<pest>_h<h>``. Rows of other tables whose parcel is not in
-    ``parcels`` are ignored: the parcel table defines the rows.
+    ``surveys`` follow the weather and survey table contracts (DESIGN.md). Columns:
+    :data:`KEY_COLUMNS`, the features of this module's table and ``label_<pest>_h<h>``. Rows of
+    other tables whose parcel is not in ``parcels`` are ignored: the parcel table defines the rows.
     """
-    _check_options(pests, horizons, min_valid_px, neighbour_radius_m)
+    _check_options(pests, horizons)
     parcel_table = _checked_parcels(parcels)
     dates = _checked_forecast_dates(forecast_dates)
     parcel_ids = pd.Index(parcel_table["parcel_id"])
-    neighbours = neighbour_matrix(parcel_table["x"], parcel_table["y"], radius_m=neighbour_radius_m)
+    neighbours = neighbour_matrix(
+        parcel_table["x"], parcel_table["y"], radius_m=settings.neighbour_radius_m
+    )
     grids = imagery_features(
         observations,
         parcel_ids=parcel_ids,
         forecast_dates=dates,
-        min_valid_px=min_valid_px,
+        settings=settings,
         timezone=timezone,
     )
     grids |= neighbour_asynchrony(
-        grids["days_since_flooding"], grids["days_since_clear_obs"], neighbours
+        grids["days_since_flooding"],
+        grids["days_since_clear_obs"],
+        neighbours,
+        recent_days=settings.recent_flooding_days,
     )
     grids["days_into_season"] = _days_into_season(dates, len(parcel_ids))
     communes, commune_codes = np.unique(parcel_table["commune"].to_numpy(), return_inverse=True)
@@ -162,23 +185,20 @@ def build_feature_table(
         neighbours=neighbours,
         forecast_dates=dates,
         pests=pests,
+        window_days=settings.survey_window_days,
     )
     labels = survey_labels(
         surveys, parcel_ids=parcel_ids, forecast_dates=dates, pests=pests, horizons=horizons
     )
-    weather_rows = _weather_rows(weather, dates, communes, commune_codes)
+    weather_rows = _weather_rows(
+        weather, dates, communes, commune_codes, windows=settings.weather_windows_days
+    )
     return _assemble(parcel_table, dates, [grids, weather_rows, history, labels])
 
 
-def _check_options(
-    pests: Sequence[str], horizons: Sequence[int], min_valid_px: int, radius_m: float
-) -> None:
+def _check_options(pests: Sequence[str], horizons: Sequence[int]) -> None:
     if not pests or not horizons or min(horizons) < 1:
         raise DataError(f"need at least one pest and horizons ≥ 1 day; got {pests}, {horizons}")
-    if min_valid_px < 1:
-        raise DataError(f"min_valid_px must be ≥ 1 pixel, got {min_valid_px}")
-    if not np.isfinite(radius_m) or radius_m <= 0:
-        raise DataError(f"neighbour_radius_m must be a positive distance, got {radius_m}")
 
 
 def _checked_parcels(parcels: pd.DataFrame) -> pd.DataFrame:
@@ -245,7 +265,7 @@ def imagery_features(
     *,
     parcel_ids: pd.Index,
     forecast_dates: pd.DatetimeIndex,
-    min_valid_px: int = 3,
+    settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
     timezone: str = LOCAL_TIMEZONE,
 ) -> dict[str, FloatGrid]:
     """Imagery features of the module table, each of shape (forecast dates, parcels).
@@ -253,19 +273,22 @@ def imagery_features(
     ``timezone`` turns acquisition and availability times into the local calendar days that
     forecast dates are.
     """
-    clear = _clear_observations(observations, parcel_ids, min_valid_px, timezone)
-    per_day = [_imagery_on(clear, int(day), len(parcel_ids)) for day in day_numbers(forecast_dates)]
+    clear = _clear_observations(observations, parcel_ids, settings.min_clear_px, timezone)
+    per_day = [
+        _imagery_on(clear, int(day), len(parcel_ids), settings)
+        for day in day_numbers(forecast_dates)
+    ]
     return {name: np.stack([values[name] for values in per_day]) for name in per_day[0]}
 
 
 def _clear_observations(
-    observations: pd.DataFrame, parcel_ids: pd.Index, min_valid_px: int, timezone: str
+    observations: pd.DataFrame, parcel_ids: pd.Index, min_clear_px: int, timezone: str
 ) -> _ClearObservations:
     require_columns(observations, OBSERVATION_COLUMNS, "observation table")
     parcel = parcel_ids.get_indexer(pd.Index(observations["parcel_id"].astype(str)))
     keep = (
         (parcel >= 0)
-        & (observations["n_valid_px"].to_numpy(np.float64) >= min_valid_px)
+        & (observations["n_valid_px"].to_numpy(np.float64) >= min_clear_px)
         & np.isfinite(observations["ndvi_mean"].to_numpy(np.float64))
     )
     rows = observations.loc[keep]
@@ -304,15 +327,17 @@ def _local_days(
     return acquired_day, available_day
 
 
-def _imagery_on(clear: _ClearObservations, day: int, n_parcels: int) -> dict[str, FloatGrid]:
+def _imagery_on(
+    clear: _ClearObservations, day: int, n_parcels: int, settings: FeatureSettings
+) -> dict[str, FloatGrid]:
     """Imagery features of every parcel on one forecast day (one vector per feature)."""
-    window = clear.acquired_between(day - IMAGERY_LOOKBACK_DAYS, day)
+    window = clear.acquired_between(day - settings.imagery_lookback_days, day)
     known = window.known <= day
     latest = _latest_rows(window.parcel, known, n_parcels)
     features = {f"{name}_last": _take(getattr(window, name), latest) for name in _INDICES}
     features["days_since_clear_obs"] = day - _take(window.acquired, latest)
     features["last_obs_valid_px"] = _take(window.n_valid_px, latest)
-    for lag in NDVI_CHANGE_LAGS_DAYS:
+    for lag in settings.ndvi_change_lags_days:
         earlier = known & (window.acquired <= day - lag) & (window.acquired >= day - 2 * lag)
         reference = _latest_rows(window.parcel, earlier, n_parcels)
         reference[reference == latest] = -1  # an observation cannot change against itself
@@ -371,18 +396,23 @@ def neighbour_matrix(x: npt.ArrayLike, y: npt.ArrayLike, *, radius_m: float) -> 
 
 
 def neighbour_asynchrony(
-    days_since_flooding: FloatGrid, days_since_clear_obs: FloatGrid, neighbours: csr_array
+    days_since_flooding: FloatGrid,
+    days_since_clear_obs: FloatGrid,
+    neighbours: csr_array,
+    *,
+    recent_days: int,
 ) -> dict[str, FloatGrid]:
-    """Neighbour count, std of their ``days_since_flooding`` and share flooded in the last 30 d.
+    """Neighbour count, std of their ``days_since_flooding`` and share flooded in the last
+    ``recent_days``.
 
-    The share counts only neighbours seen clearly in the last 30 days: a neighbour hidden by
-    clouds is unknown, not "not flooded". Inputs and results have shape (forecast dates, parcels).
+    The share counts only neighbours seen clearly in those days: a neighbour hidden by clouds is
+    unknown, not "not flooded". Inputs and results have shape (forecast dates, parcels).
     """
     known = np.isfinite(days_since_flooding)
     values = np.where(known, days_since_flooding, 0.0)
     n_known = known.astype(np.float64) @ neighbours
-    seen = (days_since_clear_obs <= RECENT_FLOODING_DAYS).astype(np.float64) @ neighbours
-    flooded = (known & (values <= RECENT_FLOODING_DAYS)).astype(np.float64) @ neighbours
+    seen = (days_since_clear_obs <= recent_days).astype(np.float64) @ neighbours
+    flooded = (known & (values <= recent_days)).astype(np.float64) @ neighbours
     count = np.asarray(neighbours.sum(axis=0), dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = (values @ neighbours) / n_known
@@ -390,7 +420,7 @@ def neighbour_asynchrony(
         return {
             "nbr_count": np.repeat(count[np.newaxis, :], len(values), axis=0),
             "nbr_days_since_flooding_std": np.where(n_known >= 2, np.sqrt(variance), np.nan),
-            "nbr_flooded_share_30d": np.where(seen > 0, flooded / seen, np.nan),
+            f"nbr_flooded_share_{recent_days}d": np.where(seen > 0, flooded / seen, np.nan),
         }
 
 
@@ -408,9 +438,11 @@ def _weather_rows(
     dates: pd.DatetimeIndex,
     communes: npt.NDArray[np.object_],
     commune_codes: npt.NDArray[np.intp],
+    *,
+    windows: Sequence[int],
 ) -> dict[str, FloatGrid]:
     """Commune weather features spread to parcels, each of shape (forecast dates, parcels)."""
-    table = weather_features(weather, dates)
+    table = weather_features(weather, dates, windows=windows)
     absent = sorted(set(communes) - set(table["commune"]))
     if absent:
         raise DataError(

@@ -11,14 +11,26 @@ feature (``w`` = 7, 14)      unit      meaning
 ``rh_mean_<w>d``             %         mean daily mean relative humidity
 ``rh_max_mean_<w>d``         %         mean daily maximum relative humidity
 ``rain_sum_<w>d``            mm        rain total
-``rainy_days_<w>d``          days      days with rain ≥ 1 mm
-``bph_degree_days_<w>d``     °C·day    brown planthopper thermal suitability (see below)
-``blast_wet_days_<w>d``      days      blast wetness days: RH max ≥ 90 % or rain ≥ 5 mm (EPIRICE)
+``rainy_days_<w>d``          days      days with rain ≥ 1 mm (WMO rain day)
+``degree_days_<w>d``         °C·day    growing degree-days above 10 °C, from the daily mean
+                                       (tmin + tmax) / 2 (McMaster & Wilhelm 1997, Agric. For.
+                                       Meteorol. 87:291; 10 °C is rice's base temperature, Gilmore
+                                       & Rogers 1958, Agron. J. 50:611): crop and insect
+                                       development speed
+``hot_days_<w>d``            days      days with a maximum ≥ 35 °C: above the critical thermal
+                                       maximum of brown planthopper nymphs, 34.9 °C (Piyaphongkul
+                                       et al. 2012, PLoS ONE 7:e29409)
+``blast_wet_days_<w>d``      days      blast wetness days: RH max ≥ 90 % or rain ≥ 5 mm (EPIRICE,
+                                       Savary et al. 2012)
 ``blast_rct_mean_<w>d``      0–1       mean EPIRICE blast temperature modifier RcT(daily mean T)
+``humid_days_in_a_row``      days      consecutive days up to ``t − 1`` with RH max ≥ 90 %
+                                       (EPIRICE's wetness threshold), counted up to the longest
+                                       window: how long leaves have stayed wet
 ===========================  ========  ============================================================
 
 Missing days: means use the days present (at least half the window); sums and day counts are the
-mean scaled to the full window. With fewer days present a feature is NaN.
+mean scaled to the full window. With fewer days present a feature is NaN. A missing day ends a
+run of humid days.
 """
 
 from __future__ import annotations
@@ -32,23 +44,23 @@ import pandas as pd
 from pestcast.core.errors import DataError
 from pestcast.features.columns import require_columns
 
+FloatArray = npt.NDArray[np.float64]
+
 __all__ = [
     "BLAST_RCT_KNOTS",
     "WEATHER_COLUMNS",
     "blast_rct",
     "blast_wet_day",
-    "bph_degree_days",
+    "degree_days",
     "weather_features",
 ]
 
 WEATHER_COLUMNS = ("commune", "date", "tmin_c", "tmax_c", "rh_mean_pct", "rh_max_pct", "rain_mm")
 
-BPH_BASE_C = 11.0
-"""Brown planthopper development threshold (°C): no development below it."""
-BPH_OPTIMUM_C = (28.0, 30.0)
-"""Optimum band (°C): suitability is flat at its maximum, 17 degree-days a day."""
-BPH_UPPER_C = 36.0
-"""Upper limit (°C): suitability falls linearly from the optimum to zero here."""
+DEGREE_DAY_BASE_C = 10.0
+"""Base temperature of rice development (Gilmore & Rogers 1958)."""
+HOT_DAY_C = 35.0
+"""Daily maximum above the critical thermal maximum of BPH nymphs, 34.9 °C (Piyaphongkul 2012)."""
 
 BLAST_RCT_KNOTS = (
     (10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0),
@@ -71,22 +83,15 @@ _DAILY_MEANS = {
 _DAILY_SUMS = {
     "rain_sum": "rain_mm",
     "rainy_days": "rainy",
-    "bph_degree_days": "bph_dd",
+    "degree_days": "degree_days",
+    "hot_days": "hot",
     "blast_wet_days": "blast_wet",
 }
 
 
-def bph_degree_days(tmean_c: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Daily BPH thermal suitability (°C·day) from the daily mean temperature (°C).
-
-    0 below 11 °C, T − 11 up to 28 °C, flat at 17 between 28 and 30 °C, then linearly down to 0
-    at 36 °C and 0 above; NaN stays NaN.
-    """
-    temperature = np.asarray(tmean_c, dtype=np.float64)
-    plateau = BPH_OPTIMUM_C[0] - BPH_BASE_C
-    rising = np.clip(temperature - BPH_BASE_C, 0.0, plateau)
-    falling = plateau * (BPH_UPPER_C - temperature) / (BPH_UPPER_C - BPH_OPTIMUM_C[1])
-    return np.clip(np.minimum(rising, falling), 0.0, None)
+def degree_days(tmean_c: npt.ArrayLike, *, base_c: float = DEGREE_DAY_BASE_C) -> FloatArray:
+    """Daily degree-days (°C·day) above ``base_c`` from the daily mean temperature; NaN kept."""
+    return np.clip(np.asarray(tmean_c, dtype=np.float64) - base_c, 0.0, None)
 
 
 def blast_rct(tmean_c: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -135,7 +140,10 @@ def weather_features(
         for window in windows:
             mean = table.rolling(window, min_periods=(window + 1) // 2).mean()
             frames[(column, window)] = mean.reindex(previous_days)
-    return _long_table(frames, dates, windows)
+    table = _long_table(frames, dates, windows)
+    humid_run = _humid_run(daily, days).clip(upper=longest).reindex(previous_days)
+    table["humid_days_in_a_row"] = humid_run.to_numpy().ravel()
+    return table
 
 
 def _daily_drivers(weather: pd.DataFrame) -> pd.DataFrame:
@@ -151,11 +159,24 @@ def _daily_drivers(weather: pd.DataFrame) -> pd.DataFrame:
         )
     tmean = (daily["tmin_c"].to_numpy(float) + daily["tmax_c"].to_numpy(float)) / 2.0
     rain = daily["rain_mm"].to_numpy(float)
-    daily["bph_dd"] = bph_degree_days(tmean)
+    tmax = daily["tmax_c"].to_numpy(float)
+    daily["degree_days"] = degree_days(tmean)
+    daily["hot"] = np.where(np.isnan(tmax), np.nan, tmax >= HOT_DAY_C)
     daily["blast_rct"] = blast_rct(tmean)
     daily["blast_wet"] = blast_wet_day(daily["rh_max_pct"].to_numpy(float), rain)
     daily["rainy"] = np.where(np.isnan(rain), np.nan, rain >= RAINY_DAY_MM)
     return daily
+
+
+def _humid_run(daily: pd.DataFrame, days: pd.DatetimeIndex) -> pd.DataFrame:
+    """(day × commune) count of consecutive days up to that day with RH max ≥ 90 %."""
+    rh_max = daily.pivot_table(
+        index="date", columns="commune", values="rh_max_pct", aggfunc="first", dropna=False
+    ).reindex(days)
+    humid = (rh_max.to_numpy() >= BLAST_WET_RH_PCT).astype(np.float64)  # missing: not humid
+    humid_so_far = np.cumsum(humid, axis=0)
+    at_last_dry_day = np.maximum.accumulate(np.where(humid == 0, humid_so_far, 0.0), axis=0)
+    return pd.DataFrame(humid_so_far - at_last_dry_day, index=rh_max.index, columns=rh_max.columns)
 
 
 def _long_table(

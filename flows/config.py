@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pestcast.core.errors import ConfigError, DataError, ModelError
 from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
+from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.flows.raster_read import check_projected_crs
 from pestcast.models import check_lightgbm_params
 
@@ -32,6 +33,7 @@ __all__ = [
 
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
+_FEATURE_DEFAULTS = DEFAULT_FEATURE_SETTINGS
 CLOUD_CLASSES = frozenset({8, 9})
 LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
 Pest = Literal["bph", "blast"]
@@ -110,7 +112,10 @@ class ImageryConfig(_Strict):
     resolution_m: Annotated[float, Field(gt=0)] = 10.0
     scl_mask_classes: tuple[int, ...] = tuple(sorted(DEFAULT_SCL_MASK_CLASSES))
     inward_buffer_m: Annotated[float, Field(ge=0)] = 5.0
-    min_valid_px: Annotated[int, Field(ge=1)] = 3
+    min_parcel_px: Annotated[int, Field(ge=1)] = 3
+    """Pixels a parcel must keep after the inward buffer; with fewer its whole outline is read.
+    Fixed at fetch time (changing it re-reads every scene); the feature-time rule for a clear
+    observation is ``features.min_clear_px``."""
     on_read_error: Literal["skip", "raise"] = "skip"
 
     @field_validator("scl_mask_classes")
@@ -135,9 +140,29 @@ class ImageryConfig(_Strict):
 
 
 class FeatureConfig(_Strict):
+    """The weekday of forecasts and :class:`FeatureSettings` (each field's reason is there)."""
+
     forecast_weekday: Annotated[int, Field(ge=0, le=6)] = 0
     """Weekday of the weekly forecast dates (0 = Monday)."""
-    neighbour_radius_m: Annotated[float, Field(gt=0)] = 400.0
+    neighbour_radius_m: float = _FEATURE_DEFAULTS.neighbour_radius_m
+    survey_window_days: int = _FEATURE_DEFAULTS.survey_window_days
+    imagery_lookback_days: int = _FEATURE_DEFAULTS.imagery_lookback_days
+    min_clear_px: int = _FEATURE_DEFAULTS.min_clear_px
+    ndvi_change_lags_days: tuple[int, ...] = _FEATURE_DEFAULTS.ndvi_change_lags_days
+    recent_flooding_days: int = _FEATURE_DEFAULTS.recent_flooding_days
+    weather_windows_days: tuple[int, ...] = _FEATURE_DEFAULTS.weather_windows_days
+
+    @model_validator(mode="after")
+    def _valid_settings(self) -> FeatureConfig:
+        try:
+            self.settings()
+        except DataError as error:
+            raise ValueError(str(error)) from error
+        return self
+
+    def settings(self) -> FeatureSettings:
+        """The feature settings these values describe."""
+        return FeatureSettings(**self.model_dump(exclude={"forecast_weekday"}))
 
 
 class ModelConfig(_Strict):
@@ -156,6 +181,9 @@ class ModelConfig(_Strict):
     validation_season: Annotated[str, Field(pattern=r"^\d{4}-(WS|SA|AW)$")] | None = None
     """Held-out season such as ``2024-SA``; default: the latest complete season with labels."""
     seed: int = 0
+    quality_columns_as_features: bool = False
+    """Also feed the data-quality columns (observation ages, valid-pixel and survey counts) to
+    the models. Off by default: they describe cloud seasons and survey sampling, not the pest."""
 
     @field_validator("pests", "horizons_days")
     @classmethod

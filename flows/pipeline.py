@@ -16,6 +16,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from pestcast.core.errors import SourceError
+from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
 from pestcast.flows.config import PestcastConfig
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.observations import ObservationSettings
@@ -35,7 +36,6 @@ from pestcast.models import read_model_card
 
 __all__ = ["features_flow", "fetch_flow", "forecast_flow", "run_flow", "train_flow"]
 
-INDICES = ("ndvi", "evi", "ndre", "lswi")
 DAYS_PER_TASK = 16
 """Solar days per task: coarse tasks keep Prefect's per-task overhead small."""
 
@@ -53,8 +53,10 @@ def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
             f"{config.imagery.start} and {config.imagery.end}; check imagery.start/end, "
             "sources.stac.collection and sources.stac.max_cloud_cover"
         )
-    raster = parcel_labels(parcels, config, days[0][0].crs)
-    settings = ObservationSettings(INDICES, config.imagery.scl_mask_classes, raster.fingerprint)
+    raster = parcel_labels(parcels, config)
+    settings = ObservationSettings(
+        DEFAULT_PARCEL_INDICES, config.imagery.scl_mask_classes, raster.fingerprint
+    )
     outcomes = _observe_all(
         days, raster, list(parcels["parcel_id"]), settings=settings, config=config, layout=layout
     )
@@ -138,9 +140,8 @@ def _metrics(config: PestcastConfig, layout: RunLayout) -> dict[str, Any]:
         for horizon in config.model.horizons_days:
             card = read_model_card(layout.latest_model, pest, horizon)
             metrics[f"{pest}_h{horizon}"] = {
-                "validation_season": card["validation_season"],
-                "model": card["metrics"]["model"],
-                "baselines": card["metrics"]["baselines"],
+                "validation_season": card.validation_season,
+                **card.metrics.model_dump(include={"model", "baselines"}),
             }
     return metrics
 

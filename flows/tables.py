@@ -15,13 +15,13 @@ import shapely
 
 from pestcast.core.errors import DataError, ParcelError, SourceError
 from pestcast.features.columns import require_columns
+from pestcast.features.surveys import SEVERITY_LEVELS, SURVEY_COLUMNS
+from pestcast.features.weather import WEATHER_COLUMNS
 
 __all__ = ["read_parcels", "read_surveys", "read_weather"]
 
 PARCEL_COLUMNS = ("parcel_id", "commune", "district")
-WEATHER_COLUMNS = ("commune", "date", "tmin_c", "tmax_c", "rh_mean_pct", "rh_max_pct", "rain_mm")
-SURVEY_COLUMNS = ("parcel_id", "survey_date", "report_date", "pest", "severity")
-SEVERITIES = ("none", "light", "medium", "heavy")
+SEVERITIES = tuple(SEVERITY_LEVELS)
 
 
 def read_parcels(path: Path, *, layer: str | None, crs: str) -> gpd.GeoDataFrame:

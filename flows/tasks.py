@@ -53,6 +53,7 @@ from pestcast.models import (
 __all__ = [
     "PublishedRiskMap",
     "build_features",
+    "configured_feature_table",
     "find_scenes",
     "load_parcels",
     "observe_scene_block",
@@ -126,22 +127,22 @@ class ParcelRaster:
 
 
 @task(cache_policy=NO_CACHE)
-def parcel_labels(
-    parcels: gpd.GeoDataFrame, config: PestcastConfig, scene_crs: str
-) -> ParcelRaster:
-    """Analysis grid over the parcels (in the imagery CRS) and the parcel label raster.
+def parcel_labels(parcels: gpd.GeoDataFrame, config: PestcastConfig) -> ParcelRaster:
+    """Analysis grid over the parcels in the region's CRS, and the parcel label raster.
 
-    Parcels are reprojected to the raster CRS, never the raster to the parcels.
+    The grid's CRS is ``region.crs``, whichever CRS the scenes come in; scenes are warped onto
+    it when read.
     """
-    in_scene_crs = parcels.to_crs(scene_crs)
-    bounds = tuple(float(v) for v in in_scene_crs.total_bounds)
-    grid = analysis_grid(bounds, crs=scene_crs, resolution_m=config.imagery.resolution_m)  # type: ignore[arg-type]
+    crs = config.region.crs
+    in_region_crs = parcels.to_crs(crs)
+    bounds = tuple(float(v) for v in in_region_crs.total_bounds)
+    grid = analysis_grid(bounds, crs=crs, resolution_m=config.imagery.resolution_m)  # type: ignore[arg-type]
     labels = parcel_pixel_labels(
-        list(in_scene_crs.geometry),
+        list(in_region_crs.geometry),
         transform=grid.transform,
         shape=grid.shape,
         inward_buffer_m=config.imagery.inward_buffer_m,
-        min_pixels_after_buffer=config.imagery.min_valid_px,
+        min_pixels_after_buffer=config.imagery.min_parcel_px,
     )
     fingerprint = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
     fingerprint += hashlib.sha256("\n".join(parcels["parcel_id"]).encode()).hexdigest()[:8]
@@ -223,8 +224,17 @@ def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) ->
 @task(cache_policy=NO_CACHE)
 def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
     """Feature table: one row per parcel and weekly forecast date, data available at that date."""
-    parcels = _configured_parcels(config)
     observations = pd.read_parquet(_require_stage_output(layout.observations, "fetch"))
+    table = configured_feature_table(config, observations)
+    with atomic_path(layout.feature_table) as temporary:
+        table.to_parquet(temporary, index=False)
+    get_run_logger().info("feature table: %d rows × %d columns", len(table), table.shape[1])
+    return layout.feature_table
+
+
+def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame) -> pd.DataFrame:
+    """The feature table of the config's parcels, weather and surveys and these observations."""
+    parcels = _configured_parcels(config)
     weather = read_weather(config.sources.weather.path)
     surveys = read_surveys(
         config.sources.surveys.path, known_parcels=parcels["parcel_id"], pests=config.model.pests
@@ -243,7 +253,7 @@ def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
         min(config.imagery.end, _last_weather_day(weather)),
         weekday=config.features.forecast_weekday,
     )
-    table = build_feature_table(
+    return build_feature_table(
         observations,
         parcel_table,
         weather,
@@ -251,14 +261,9 @@ def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
         forecast_dates=dates,
         pests=config.model.pests,
         horizons=config.model.horizons_days,
-        min_valid_px=config.imagery.min_valid_px,
-        neighbour_radius_m=config.features.neighbour_radius_m,
+        settings=config.features.settings(),
         timezone=config.region.timezone,
     )
-    with atomic_path(layout.feature_table) as temporary:
-        table.to_parquet(temporary, index=False)
-    get_run_logger().info("feature table: %d rows × %d columns", len(table), table.shape[1])
-    return layout.feature_table
 
 
 def _last_weather_day(weather: pd.DataFrame) -> dt.date:
@@ -282,7 +287,7 @@ def train_risk_models(config: PestcastConfig, layout: RunLayout) -> str:
     version = f"{dt.date.today():%Y%m%d}-{fingerprint}"
     directory = layout.model_dir(version)
     table = pd.read_parquet(layout.feature_table)
-    features = feature_columns(table)
+    features = feature_columns(table, include_quality=config.model.quality_columns_as_features)
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
             spec = RiskModelSpec(
@@ -298,7 +303,7 @@ def train_risk_models(config: PestcastConfig, layout: RunLayout) -> str:
                 spec,
                 validation_season=config.model.validation_season,
                 model_version=version,
-                risk_classes=[(c.name, c.upper) for c in config.forecast.risk_classes],
+                feature_settings=config.features.settings(),
             )
             save_risk_model(model, directory)
             logger.info("%s h%d: %s", pest, horizon, _metrics_line(model))
@@ -307,9 +312,13 @@ def train_risk_models(config: PestcastConfig, layout: RunLayout) -> str:
 
 
 def _training_fingerprint(feature_table: Path, config: PestcastConfig) -> str:
+    """What a model's identity depends on: its data and the model and feature settings.
+
+    Publishing settings (risk classes, forecast date) are not part of it.
+    """
     digest = hashlib.sha256(feature_table.read_bytes())
     digest.update(config.model.model_dump_json().encode())
-    digest.update(json.dumps([c.model_dump() for c in config.forecast.risk_classes]).encode())
+    digest.update(config.features.model_dump_json().encode())
     return digest.hexdigest()[:8]
 
 
@@ -328,10 +337,10 @@ def _trained_version(layout: RunLayout, fingerprint: str, config: PestcastConfig
 
 
 def _metrics_line(model: TrainedRiskModel) -> str:
-    metrics = model.card["metrics"]["model"]
+    scores = model.card.metrics.model
     return (
-        f"held-out {model.card['validation_season']}: ROC-AUC {metrics['roc_auc']:.3f}, "
-        f"PR-AUC {metrics['pr_auc']:.3f}, Brier {metrics['brier']:.4f}"
+        f"held-out {model.card.validation_season}: ROC-AUC {scores.roc_auc or float('nan'):.3f}, "
+        f"PR-AUC {scores.pr_auc or float('nan'):.3f}, Brier {scores.brier:.4f}"
     )
 
 
@@ -421,6 +430,6 @@ def _score(
             "n_valid_px": rows["last_obs_valid_px"].astype("Int64"),
             "days_since_clear_obs": rows["days_since_clear_obs"].astype("Int64"),
             "drivers": ["; ".join(f"{name} {value:+.2f}" for name, value in d) for d in drivers],
-            "model_version": model.card["model_version"],
+            "model_version": model.card.model_version,
         }
     )

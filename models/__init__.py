@@ -4,6 +4,7 @@ Pure computation with typed arguments: no configuration, environment, Prefect or
 """
 
 from pestcast.models.baselines import Climatology, fit_climatology, persistence_risk
+from pestcast.models.card import ForecastScores, HeldOutMetrics, ModelCard, ReliabilityBin
 from pestcast.models.metrics import forecast_metrics, reliability_table, skill_scores
 from pestcast.models.predict import (
     DEFAULT_RISK_CLASSES,
@@ -33,6 +34,10 @@ from pestcast.models.validation import season_split, season_type, week_of_season
 __all__ = [
     "DEFAULT_RISK_CLASSES",
     "Climatology",
+    "ForecastScores",
+    "HeldOutMetrics",
+    "ModelCard",
+    "ReliabilityBin",
     "RiskModelSpec",
     "TrainedRiskModel",
     "check_lightgbm_params",

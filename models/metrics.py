@@ -1,22 +1,27 @@
-"""Scores of probability forecasts on held-out rows: discrimination, accuracy, reliability."""
+"""Scores of probability forecasts on held-out rows: discrimination, accuracy, reliability.
+
+Every score comes from scikit-learn; only the expected calibration error, which scikit-learn does
+not offer, is computed here from its reliability curve.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
 
-from pestcast.models.predict import classify_risk
+from pestcast.models.card import ForecastScores, ReliabilityBin
 
 __all__ = ["RELIABILITY_BINS", "forecast_metrics", "reliability_table", "skill_scores"]
 
 RELIABILITY_BINS = 10
 """Equal-width probability bins of the reliability table."""
-
-_EPSILON = 1e-15
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -26,86 +31,75 @@ def _finite_or_none(value: float) -> float | None:
 
 def reliability_table(
     labels: npt.NDArray[np.float64], risk: npt.NDArray[np.float64], *, bins: int = RELIABILITY_BINS
-) -> list[dict[str, Any]]:
-    """Per equal-width risk bin: bounds, rows, mean forecast risk and observed positive rate."""
+) -> tuple[ReliabilityBin, ...]:
+    """Per equal-width risk bin: bounds, rows, mean forecast risk and observed positive rate.
+
+    The rates come from :func:`sklearn.calibration.calibration_curve` (``strategy="uniform"``),
+    which leaves out empty bins; the row counts use the same bin edges.
+    """
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(risk, edges[1:-1], right=False), 0, bins - 1)
+    which = np.searchsorted(edges[1:-1], risk, side="left")  # as calibration_curve bins
+    counts = np.bincount(which, minlength=bins)
+    observed, predicted = calibration_curve(labels, risk, n_bins=bins, strategy="uniform")
+    filled = iter(zip(observed, predicted, strict=True))
     table = []
-    for index in range(bins):
-        inside = which == index
-        count = int(inside.sum())
+    for index, count in enumerate(counts):
+        rate, mean = next(filled) if count else (None, None)
         table.append(
-            {
-                "lower": float(edges[index]),
-                "upper": float(edges[index + 1]),
-                "n": count,
-                "mean_risk": float(risk[inside].mean()) if count else None,
-                "observed_rate": float(labels[inside].mean()) if count else None,
-            }
+            ReliabilityBin(
+                lower=float(edges[index]),
+                upper=float(edges[index + 1]),
+                n=int(count),
+                mean_risk=None if mean is None else float(mean),
+                observed_rate=None if rate is None else float(rate),
+            )
         )
-    return table
+    return tuple(table)
 
 
-def _expected_calibration_error(table: list[dict[str, Any]], total: int) -> float:
+def _expected_calibration_error(table: tuple[ReliabilityBin, ...], total: int) -> float:
     """Row-weighted mean |observed rate − mean risk| over the reliability bins."""
-    gaps = [row["n"] * abs(row["observed_rate"] - row["mean_risk"]) for row in table if row["n"]]
+    gaps = [
+        row.n * abs(row.observed_rate - row.mean_risk)
+        for row in table
+        if row.observed_rate is not None and row.mean_risk is not None
+    ]
     return float(sum(gaps) / total)
 
 
-def _top_class_recall(
-    labels: npt.NDArray[np.float64],
-    risk: npt.NDArray[np.float64],
-    risk_classes: Sequence[tuple[str, float]],
-) -> tuple[float, float]:
-    """Share of positive rows put in the top risk class, and the positive rate inside it."""
-    top = classify_risk(risk, risk_classes) == str(risk_classes[-1][0])
-    positives = labels == 1.0
-    recall = positives[top].sum() / max(int(positives.sum()), 1)
-    precision = positives[top].mean() if top.any() else np.nan
-    return float(recall), float(precision)
-
-
 def forecast_metrics(
-    labels: npt.NDArray[np.float64],
-    risk: npt.NDArray[np.float64],
-    *,
-    risk_classes: Sequence[tuple[str, float]],
-) -> dict[str, Any]:
-    """ROC-AUC, PR-AUC, Brier, log-loss, prevalence, n, reliability and top-class recall.
+    labels: npt.NDArray[np.float64], risk: npt.NDArray[np.float64]
+) -> ForecastScores:
+    """ROC-AUC, PR-AUC, Brier, log-loss, prevalence, n and reliability of ``risk``.
 
-    ``labels`` are 1/0, ``risk`` probabilities 0–1 for the same rows. AUCs are null when the rows
+    ``labels`` are 1/0, ``risk`` probabilities 0–1 for the same rows. AUCs are None when the rows
     hold a single class.
     """
     both = bool((labels == 1.0).any() and (labels == 0.0).any())
-    clipped = np.clip(risk, _EPSILON, 1.0 - _EPSILON)
-    log_loss = -np.mean(labels * np.log(clipped) + (1.0 - labels) * np.log1p(-clipped))
     reliability = reliability_table(labels, risk)
-    recall, precision = _top_class_recall(labels, risk, risk_classes)
-    return {
-        "n": int(labels.size),
-        "prevalence": float(labels.mean()),
-        "mean_risk": float(risk.mean()),
-        "roc_auc": float(roc_auc_score(labels, risk)) if both else None,
-        "pr_auc": float(average_precision_score(labels, risk)) if both else None,
-        "brier": float(np.mean((risk - labels) ** 2)),
-        "log_loss": float(log_loss),
-        "expected_calibration_error": _expected_calibration_error(reliability, labels.size),
-        "top_class": str(risk_classes[-1][0]),
-        "top_class_recall": recall,
-        "top_class_precision": _finite_or_none(precision),
-        "reliability": reliability,
-    }
+    return ForecastScores(
+        n=int(labels.size),
+        prevalence=float(labels.mean()),
+        mean_risk=float(risk.mean()),
+        roc_auc=float(roc_auc_score(labels, risk)) if both else None,
+        pr_auc=float(average_precision_score(labels, risk)) if both else None,
+        brier=float(brier_score_loss(labels, risk)),
+        log_loss=float(log_loss(labels, risk, labels=[0.0, 1.0])),
+        expected_calibration_error=_expected_calibration_error(reliability, labels.size),
+        reliability=reliability,
+    )
 
 
-def skill_scores(model: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def skill_scores(
+    model: ForecastScores, baselines: dict[str, ForecastScores]
+) -> dict[str, float | None]:
     """Skill of the model over each baseline: Brier skill score 1 − B/B_ref and AUC differences."""
-    skill: dict[str, Any] = {}
+    skill: dict[str, float | None] = {}
     for name, reference in baselines.items():
-        brier_ref = reference["brier"]
-        bss = 1.0 - model["brier"] / brier_ref if brier_ref > 0 else np.nan
+        bss = 1.0 - model.brier / reference.brier if reference.brier > 0 else np.nan
         auc_gain = (
-            model["roc_auc"] - reference["roc_auc"]
-            if model["roc_auc"] is not None and reference["roc_auc"] is not None
+            model.roc_auc - reference.roc_auc
+            if model.roc_auc is not None and reference.roc_auc is not None
             else np.nan
         )
         skill[f"brier_skill_vs_{name}"] = _finite_or_none(bss)

@@ -54,9 +54,7 @@ def feature_matrix(
 
 
 def _describe(model: TrainedRiskModel) -> str:
-    return (
-        f"{model.spec.pest} h{model.spec.horizon_days} model {model.card.get('model_version', '')}"
-    )
+    return f"{model.spec.pest} h{model.spec.horizon_days} model {model.card.model_version}"
 
 
 def predict_risk(model: TrainedRiskModel, table: pd.DataFrame) -> npt.NDArray[np.float64]:

@@ -9,9 +9,10 @@ from typing import Any
 import pandas as pd
 
 from pestcast.core.errors import ModelError
+from pestcast.features.timeseries import KEY_COLUMNS
+from pestcast.models.card import ModelCard
 
 __all__ = [
-    "KEY_COLUMNS",
     "MAX_THREADS",
     "RiskModelSpec",
     "TrainedRiskModel",
@@ -20,9 +21,6 @@ __all__ = [
     "lightgbm_params",
     "severity_column",
 ]
-
-KEY_COLUMNS = ("parcel_id", "commune", "forecast_date", "season")
-"""Columns every feature table carries besides features and labels."""
 
 MAX_THREADS = 2
 """LightGBM threads: the project's machines have 2 cores, and fewer threads keep runs repeatable."""
@@ -85,15 +83,15 @@ class TrainedRiskModel:
     """``lightgbm.Booster`` refitted on every labelled row; predicts P(label = 1)."""
     spec: RiskModelSpec
     """Pest, horizon, features and LightGBM settings the booster was trained with."""
-    card: dict[str, Any]
-    """JSON-serialisable model card: provenance, held-out-season metrics, baselines, skill."""
+    card: ModelCard
+    """Provenance, held-out-season metrics, baselines and skill."""
     held_out: pd.DataFrame | None = None
     """Held-out-season forecasts of the validation fit and the baselines, with their labels."""
 
     @property
     def model_version(self) -> str:
         """Version string shared by the model file, its card and the risk maps it scores."""
-        return str(self.card["model_version"])
+        return self.card.model_version
 
 
 def _check_features(features: tuple[str, ...], where: str) -> None:

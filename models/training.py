@@ -21,10 +21,13 @@ import numpy as np
 import pandas as pd
 
 from pestcast.core.errors import ModelError
+from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
+from pestcast.features.timeseries import KEY_COLUMNS
 from pestcast.models.baselines import fit_climatology, persistence_risk
+from pestcast.models.card import HeldOutMetrics, ModelCard
 from pestcast.models.metrics import forecast_metrics, skill_scores
-from pestcast.models.predict import DEFAULT_RISK_CLASSES, check_risk_classes, feature_matrix
-from pestcast.models.spec import KEY_COLUMNS, RiskModelSpec, TrainedRiskModel, lightgbm_params
+from pestcast.models.predict import feature_matrix
+from pestcast.models.spec import RiskModelSpec, TrainedRiskModel, lightgbm_params
 from pestcast.models.validation import check_labels, season_order, season_split
 
 __all__ = ["fit_risk_model", "training_data_hash"]
@@ -78,11 +81,8 @@ def _train_booster(rows: pd.DataFrame, spec: RiskModelSpec) -> Any:
 
 
 def _held_out_scores(
-    train: pd.DataFrame,
-    validation: pd.DataFrame,
-    spec: RiskModelSpec,
-    risk_classes: Sequence[tuple[str, float]],
-) -> tuple[dict[str, Any], pd.DataFrame]:
+    train: pd.DataFrame, validation: pd.DataFrame, spec: RiskModelSpec
+) -> tuple[HeldOutMetrics, pd.DataFrame]:
     """Metrics of the model and both baselines on the held-out rows, the model's skill, and
     the held-out forecasts themselves (one row per labelled held-out parcel and date)."""
     booster = _train_booster(train, spec)
@@ -96,16 +96,13 @@ def _held_out_scores(
         "persistence": persistence_risk(validation, spec.pest, unsurveyed=prevalence),
         "climatology": fit_climatology(train, spec.label).predict(validation),
     }
-    scores = {
-        name: forecast_metrics(labels, risk, risk_classes=risk_classes)
-        for name, risk in forecasts.items()
-    }
+    scores = {name: forecast_metrics(labels, risk) for name, risk in forecasts.items()}
     baselines = {name: scores[name] for name in ("persistence", "climatology")}
-    metrics = {
-        "model": scores["model"],
-        "baselines": baselines,
-        "skill": skill_scores(scores["model"], baselines),
-    }
+    metrics = HeldOutMetrics(
+        model=scores["model"],
+        baselines=baselines,
+        skill=skill_scores(scores["model"], baselines),
+    )
     held_out = validation[["parcel_id", "forecast_date", "season"]].assign(
         label=labels, **{f"risk_{name}": risk for name, risk in forecasts.items()}
     )
@@ -124,44 +121,43 @@ def fit_risk_model(
     *,
     validation_season: str | None = None,
     model_version: str | None = None,
-    risk_classes: Sequence[tuple[str, float]] = DEFAULT_RISK_CLASSES,
+    feature_settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
 ) -> TrainedRiskModel:
     """Train, validate on a whole held-out season, and refit on every labelled row.
 
     ``validation_season`` defaults to the latest complete labelled season (see ``season_split``);
-    ``model_version`` defaults to a hash of the training data and the spec; ``risk_classes``
-    defines the top class whose recall the card reports.
+    ``model_version`` defaults to a hash of the training data and the spec;
+    ``feature_settings`` are those the table was built with, recorded in the card.
     """
-    check_risk_classes(risk_classes)
     _check_table(table, spec)
     train_idx, validation_idx = season_split(
         table, pest=spec.pest, horizon_days=spec.horizon_days, validation_season=validation_season
     )
     train, validation = table.iloc[train_idx], table.iloc[validation_idx]
-    metrics, held_out = _held_out_scores(train, validation, spec, risk_classes)
+    metrics, held_out = _held_out_scores(train, validation, spec)
     refit = table.loc[table[spec.label].notna()]
     booster = _train_booster(refit, spec)
     data_hash = training_data_hash(refit, spec)
-    card = {
-        "pest": spec.pest,
-        "horizon_days": spec.horizon_days,
-        "label": spec.label,
-        "model_version": model_version or _derived_version(data_hash, spec),
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "features": list(spec.features),
-        "params": dict(spec.params),
-        "lightgbm_params": lightgbm_params(spec),
-        "num_boost_round": spec.num_boost_round,
-        "seed": spec.seed,
+    card = ModelCard(
+        pest=spec.pest,
+        horizon_days=spec.horizon_days,
+        label=spec.label,
+        model_version=model_version or _derived_version(data_hash, spec),
+        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        features=spec.features,
+        feature_settings=feature_settings.documented(),
+        params=dict(spec.params),
+        lightgbm_params=lightgbm_params(spec),
+        num_boost_round=spec.num_boost_round,
+        seed=spec.seed,
         **_data_summary(train, validation, refit, spec.label),
-        "gap_days": spec.horizon_days,
-        "risk_classes": [[str(name), float(bound)] for name, bound in risk_classes],
-        "metrics": metrics,
-        "calibration": "none: probabilities as trained; see metrics.model.reliability",
-        "data_hash": data_hash,
-        "lightgbm_version": lgb.__version__,
-        "feature_importance_gain": _importance(booster, spec.features),
-    }
+        gap_days=spec.horizon_days,
+        metrics=metrics,
+        calibration="none: probabilities as trained; see metrics.model.reliability",
+        data_hash=data_hash,
+        lightgbm_version=lgb.__version__,
+        feature_importance_gain=_importance(booster, spec.features),
+    )
     return TrainedRiskModel(booster=booster, spec=spec, card=card, held_out=held_out)
 
 
@@ -172,8 +168,8 @@ def _data_summary(
     parts = {"train": train, "validation": validation, "refit": refit}
     return {
         "validation_season": str(validation["season"].iloc[0]),
-        "training_seasons": season_order(train),
-        "refit_seasons": season_order(refit),
+        "training_seasons": tuple(season_order(train)),
+        "refit_seasons": tuple(season_order(refit)),
         "n_rows": {name: len(rows) for name, rows in parts.items()},
         "label_prevalence": {name: float(rows[label].mean()) for name, rows in parts.items()},
     }

@@ -13,10 +13,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from pestcast.core.errors import ModelError
+from pestcast.features.seasons import SEASON_CODES, season_start
 from pestcast.models.spec import label_column
 
 __all__ = [
-    "SEASON_STARTS",
     "check_labels",
     "season_order",
     "season_split",
@@ -24,32 +24,22 @@ __all__ = [
     "week_of_season",
 ]
 
-SEASON_STARTS = {"WS": (11, 1), "SA": (3, 16), "AW": (8, 1)}
-"""Nominal (month, day) start of each Mekong rice season type: Winter–Spring, Summer–Autumn,
-Autumn–Winter (the labels ``<year>-WS`` etc. on the feature table)."""
-
 
 def season_type(season: str) -> str:
     """Season type (``WS``, ``SA`` or ``AW``) of a season label such as ``2023-WS``."""
     kind = str(season).rsplit("-", 1)[-1]
-    if kind not in SEASON_STARTS:
+    if kind not in SEASON_CODES:
         raise ModelError(
-            f"season label {season!r} does not end in one of {sorted(SEASON_STARTS)}; "
-            "label seasons with features.seasons.rice_season"
+            f"season label {season!r} does not end in one of {list(SEASON_CODES)}; "
+            "label seasons with pestcast.features.rice_season"
         )
     return kind
 
 
 def week_of_season(dates: pd.Series, seasons: pd.Series) -> npt.NDArray[np.int64]:
-    """Whole weeks (0, 1, …) from the nominal start of each row's season type to its date."""
-    kinds = seasons.map(season_type)
-    starts = pd.Series(pd.NaT, index=dates.index, dtype="datetime64[ns]")
-    for kind, (month, day) in SEASON_STARTS.items():
-        rows = kinds == kind
-        # Winter–Spring starts in November, so its January–March dates belong to last year's start.
-        year = dates[rows].dt.year - ((dates[rows].dt.month < month) & (kind == "WS")).astype(int)
-        starts[rows] = pd.to_datetime({"year": year, "month": month, "day": day})
-    days = (dates - starts).dt.days.to_numpy(dtype=np.int64)
+    """Whole weeks (0, 1, …) from the start of each row's season to its date."""
+    starts = seasons.map(lambda label: season_start(str(label)))
+    days = (dates - pd.to_datetime(starts)).dt.days.to_numpy(dtype=np.int64)
     return np.maximum(days, 0) // 7
 
 

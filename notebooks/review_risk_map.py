@@ -21,7 +21,6 @@
 # as a script.
 
 # %%
-import json
 import os
 from pathlib import Path
 
@@ -78,15 +77,15 @@ rows = []
 for pest in config.model.pests:
     for horizon in config.model.horizons_days:
         card = read_model_card(layout.latest_model, pest, horizon)
-        scores = {"model": card["metrics"]["model"], **card["metrics"]["baselines"]}
+        scores = {"model": card.metrics.model, **card.metrics.baselines}
         for name, metrics in scores.items():
             rows.append(
                 {
                     "pest": pest,
                     "horizon_days": horizon,
-                    "season": card["validation_season"],
+                    "season": card.validation_season,
                     "forecast": name,
-                    **{k: metrics[k] for k in ("roc_auc", "pr_auc", "brier")},
+                    **metrics.model_dump(include={"roc_auc", "pr_auc", "brier"}),
                 }
             )
 skill = pd.DataFrame(rows)
@@ -97,4 +96,4 @@ print(skill.to_string(index=False, float_format="{:.3f}".format))
 
 # %%
 card = read_model_card(layout.latest_model, "bph", min(config.model.horizons_days))
-print(json.dumps(card["metrics"]["model"]["reliability"], indent=1)[:2000])
+print(pd.DataFrame([row.model_dump() for row in card.metrics.model.reliability]))

@@ -141,10 +141,14 @@ def test_summary_reports_scenes_used_and_skipped(demo_run: dict[str, Any]) -> No
     assert fetch["scenes_used"] + sum(fetch["scenes_skipped"].values()) == fetch["solar_days_found"]
 
 
-def test_second_fetch_reads_every_scene_from_cache(
+def test_second_fetch_reads_every_scene_from_cache_whatever_the_feature_settings(
     demo_run: dict[str, Any], small_config: PestcastConfig
 ) -> None:
-    again = fetch_flow(small_config)
+    """The feature-time clear-observation rule is not the fetch-time pixel rule."""
+    stricter = small_config.model_copy(
+        update={"features": small_config.features.model_copy(update={"min_clear_px": 9})}
+    )
+    again = fetch_flow(stricter)
     assert again["scenes_read_from_cache"] == demo_run["fetch"]["solar_days_found"]
 
 
@@ -204,12 +208,18 @@ def test_the_same_scenes_through_a_stac_api_give_the_same_observations(
     )
 
 
-def test_training_again_on_the_same_table_reuses_the_models(
+def test_training_again_with_other_risk_classes_reuses_the_models(
     demo_run: dict[str, Any], small_config: PestcastConfig
 ) -> None:
+    """Publishing thresholds are not part of a model's identity."""
     model_dir = Path(demo_run["train"]["model_dir"])
     written = {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()}
-    again = train_flow(small_config)
+    classes = [
+        {"name": "low", "name_vi": "thấp", "upper": 0.05},
+        {"name": "high", "name_vi": "cao", "upper": 1.0},
+    ]
+    forecast = small_config.forecast.model_validate({"risk_classes": classes})
+    again = train_flow(small_config.model_copy(update={"forecast": forecast}))
     assert again["model_version"] == demo_run["train"]["model_version"]
     assert {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()} == written
 

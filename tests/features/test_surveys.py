@@ -48,6 +48,7 @@ def history(dates: list[str]) -> dict[str, np.ndarray]:
         commune_codes=COMMUNES,
         neighbours=NEIGHBOURS,
         forecast_dates=pd.DatetimeIndex(dates),
+        window_days=14,
         pests=("bph", "blast"),
     )
 

@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 
 from pestcast.core.errors import DataError
-from pestcast.features.weather import blast_rct, blast_wet_day, bph_degree_days, weather_features
+from pestcast.features.weather import blast_rct, blast_wet_day, degree_days, weather_features
 
 
-def test_bph_degree_days_by_hand() -> None:
-    temperatures = [5, 11, 20, 28, 29, 30, 33, 36, 40, np.nan]
-    expected = [0, 0, 9, 17, 17, 17, 8.5, 0, 0, np.nan]
-    np.testing.assert_allclose(bph_degree_days(temperatures), expected)
+def test_degree_days_above_ten_degrees_by_hand() -> None:
+    temperatures = [5, 10, 20, 28.5, 40, np.nan]
+    np.testing.assert_allclose(degree_days(temperatures), [0, 0, 10, 18.5, 30, np.nan])
 
 
 def test_epirice_rct_by_hand() -> None:
@@ -36,7 +35,7 @@ def daily(days: int = 20) -> pd.DataFrame:
             "commune": "Long Kiến",
             "date": dates,
             "tmin_c": 20.0,
-            "tmax_c": 30.0,  # mean 25 °C: 14 degree-days and RcT 0.6 a day
+            "tmax_c": 30.0,  # mean 25 °C: 15 degree-days and RcT 0.6 a day
             "rh_mean_pct": 80.0,
             "rh_max_pct": 85.0,
             "rain_mm": 0.0,
@@ -57,7 +56,8 @@ def test_window_ends_the_day_before_the_forecast_date() -> None:
     assert first["rh_max_mean_7d"] == pytest.approx(85.0)
     assert second["rain_sum_7d"] == pytest.approx(40.0)
     assert second["blast_wet_days_14d"] == pytest.approx(2.0)
-    assert first["bph_degree_days_14d"] == pytest.approx(14 * 14.0)
+    assert first["degree_days_14d"] == pytest.approx(14 * 15.0)
+    assert first["hot_days_14d"] == pytest.approx(0.0)
     assert first["blast_rct_mean_7d"] == pytest.approx(0.6)
     assert first["tmin_mean_7d"] == pytest.approx(20.0)
 
@@ -89,3 +89,29 @@ def test_duplicate_days_and_missing_columns_are_refused() -> None:
         weather_features(pd.concat([daily(), daily()]), pd.to_datetime(["2024-01-10"]))
     with pytest.raises(DataError, match="rain_mm"):
         weather_features(daily().drop(columns="rain_mm"), pd.to_datetime(["2024-01-10"]))
+
+
+def test_hot_days_count_maxima_of_35_degrees_and_above() -> None:
+    weather = daily()
+    weather.loc[weather["date"] == "2024-01-10", "tmax_c"] = 35.0
+    weather.loc[weather["date"] == "2024-01-12", "tmax_c"] = 34.9
+    table = weather_features(weather, pd.to_datetime(["2024-01-15"]))
+    assert table["hot_days_7d"].iloc[0] == pytest.approx(1.0)
+
+
+def test_humid_days_in_a_row_end_the_day_before_and_a_gap_breaks_them() -> None:
+    weather = daily()
+    humid_days = pd.date_range("2024-01-08", "2024-01-14")
+    weather.loc[weather["date"].isin(humid_days), "rh_max_pct"] = 95.0
+    weather.loc[weather["date"] == "2024-01-15", "rh_max_pct"] = 99.0  # the forecast day itself
+    dates = pd.to_datetime(["2024-01-15", "2024-01-10", "2024-01-08", "2024-01-18"])
+    runs = weather_features(weather, dates)["humid_days_in_a_row"].tolist()
+    assert runs == [7.0, 2.0, 0.0, 0.0]
+    missing = weather[weather["date"] != "2024-01-11"]
+    assert weather_features(missing, dates[:1])["humid_days_in_a_row"].iloc[0] == 3.0
+
+
+def test_humid_days_in_a_row_are_counted_up_to_the_longest_window() -> None:
+    weather = daily(40).assign(rh_max_pct=95.0)
+    table = weather_features(weather, pd.to_datetime(["2024-02-05"]), windows=(7, 14))
+    assert table["humid_days_in_a_row"].iloc[0] == 14.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,3 +146,24 @@ def test_drivers_are_exactly_the_positive_contributions(
     for listed, row_contributions in zip(every, contributions, strict=True):
         positive = sorted(v for v in row_contributions if v > 0)
         assert sorted(value for _, value in listed) == pytest.approx(positive)
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda card: card.pop("model_file_sha256"), "no model_file_sha256"),
+        (lambda card: card.pop("metrics"), "key 'metrics': Field required"),
+        (lambda card: card.update(horizon_days="two weeks"), "key 'horizon_days'"),
+        (lambda card: card.update(surprise=1), "key 'surprise': Extra inputs"),
+    ],
+)
+def test_an_edited_card_is_refused_naming_the_key(
+    tmp_path: Path, model: TrainedRiskModel, edit: Any, says: str
+) -> None:
+    save_risk_model(model, tmp_path)
+    card_path = tmp_path / "bph_h14.card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    edit(card)
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ModelError, match=says):
+        load_risk_model(tmp_path, "bph", 14)

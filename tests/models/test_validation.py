@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from pestcast.core.errors import ModelError
+from pestcast.features.seasons import rice_season
 from pestcast.models import season_split, season_type, week_of_season
 from tests.models.conftest import synthetic_table
 
@@ -92,7 +93,7 @@ def test_labels_other_than_one_zero_nan_are_refused(table: pd.DataFrame) -> None
 
 def test_week_of_season_counts_from_the_nominal_season_start() -> None:
     dates = pd.Series(pd.to_datetime(["2023-11-01", "2024-01-03", "2024-03-16", "2024-08-15"]))
-    seasons = pd.Series(["2023-WS", "2023-WS", "2024-SA", "2024-AW"])
+    seasons = rice_season(dates)  # 2024-WS starts on 1 Nov 2023
     assert week_of_season(dates, seasons).tolist() == [0, 9, 0, 2]
 
 
