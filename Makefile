@@ -20,6 +20,8 @@ $(BIN)/python:
 # folder's time stamp, which relinks.
 PACKAGE_DIRS := $(shell find core features models flows simulator -type d -not -name __pycache__)
 EDITABLE := --config-settings editable_mode=strict
+# setuptools announces the link tree on every install; the Makefile owns build/ and knows.
+export PYTHONWARNINGS ?= ignore:Editable installation
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt $(PACKAGE_DIRS)
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e .

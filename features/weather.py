@@ -43,6 +43,7 @@ import pandas as pd
 
 from pestcast.core.errors import DataError
 from pestcast.features.columns import require_columns
+from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -116,7 +117,7 @@ def weather_features(
     weather: pd.DataFrame,
     forecast_dates: Sequence[pd.Timestamp] | pd.DatetimeIndex,
     *,
-    windows: Sequence[int] = (7, 14),
+    windows: Sequence[int] = DEFAULT_FEATURE_SETTINGS.weather_windows_days,
 ) -> pd.DataFrame:
     """One row per commune × forecast date with the window features of the module table.
 

@@ -33,7 +33,6 @@ __all__ = [
 
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
-_FEATURE_DEFAULTS = DEFAULT_FEATURE_SETTINGS
 CLOUD_CLASSES = frozenset({8, 9})
 LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
 Pest = Literal["bph", "blast"]
@@ -144,13 +143,13 @@ class FeatureConfig(_Strict):
 
     forecast_weekday: Annotated[int, Field(ge=0, le=6)] = 0
     """Weekday of the weekly forecast dates (0 = Monday)."""
-    neighbour_radius_m: float = _FEATURE_DEFAULTS.neighbour_radius_m
-    survey_window_days: int = _FEATURE_DEFAULTS.survey_window_days
-    imagery_lookback_days: int = _FEATURE_DEFAULTS.imagery_lookback_days
-    min_clear_px: int = _FEATURE_DEFAULTS.min_clear_px
-    ndvi_change_lags_days: tuple[int, ...] = _FEATURE_DEFAULTS.ndvi_change_lags_days
-    recent_flooding_days: int = _FEATURE_DEFAULTS.recent_flooding_days
-    weather_windows_days: tuple[int, ...] = _FEATURE_DEFAULTS.weather_windows_days
+    neighbour_radius_m: float = DEFAULT_FEATURE_SETTINGS.neighbour_radius_m
+    survey_window_days: int = DEFAULT_FEATURE_SETTINGS.survey_window_days
+    imagery_lookback_days: int = DEFAULT_FEATURE_SETTINGS.imagery_lookback_days
+    min_clear_px: int = DEFAULT_FEATURE_SETTINGS.min_clear_px
+    ndvi_change_lags_days: tuple[int, ...] = DEFAULT_FEATURE_SETTINGS.ndvi_change_lags_days
+    recent_flooding_days: int = DEFAULT_FEATURE_SETTINGS.recent_flooding_days
+    weather_windows_days: tuple[int, ...] = DEFAULT_FEATURE_SETTINGS.weather_windows_days
 
     @model_validator(mode="after")
     def _valid_settings(self) -> FeatureConfig:
