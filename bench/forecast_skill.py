@@ -36,6 +36,7 @@ def skill_table(config_path: Path, truth_path: Path) -> list[dict[str, Any]]:
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
             held_out = pd.read_parquet(held_out_path(layout.latest_model, pest, horizon))
+            held_out = held_out.dropna(subset=["label"])  # scored only where surveyed
             oracle = truth.loc[(truth["pest"] == pest) & (truth["horizon_days"] == horizon)]
             joined = held_out.merge(
                 oracle[["parcel_id", "date", "p_true"]],

@@ -19,7 +19,7 @@ from pestcast.core.errors import ConfigError, DataError, ModelError
 from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.flows.raster_read import check_projected_crs
-from pestcast.models import check_lightgbm_params
+from pestcast.models import DEFAULT_RISK_CLASS_RULE, RiskClassRule, check_lightgbm_params
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -27,7 +27,7 @@ __all__ = [
     "ImageryConfig",
     "ModelConfig",
     "PestcastConfig",
-    "RiskClass",
+    "RiskClassConfig",
     "load_config",
 ]
 
@@ -201,31 +201,34 @@ class ModelConfig(_Strict):
         return params
 
 
-class RiskClass(_Strict):
-    name: Annotated[str, Field(min_length=1)]
-    name_vi: Annotated[str, Field(min_length=1)]
-    upper: Annotated[float, Field(gt=0, le=1)]
-    """Risk up to and including this bound (and above the previous one) falls in this class."""
+class RiskClassConfig(_Strict):
+    """Risk classes relative to the week's regional mean risk (see ``RiskClassRule``)."""
+
+    medium_lift: Annotated[float, Field(ge=1)] = DEFAULT_RISK_CLASS_RULE.medium_lift
+    high_lift: Annotated[float, Field(gt=1)] = DEFAULT_RISK_CLASS_RULE.high_lift
+    min_risk: Annotated[float, Field(ge=0, lt=1)] = DEFAULT_RISK_CLASS_RULE.min_risk
+    high_risk: Annotated[float, Field(gt=0, le=1)] = DEFAULT_RISK_CLASS_RULE.high_risk
+
+    @model_validator(mode="after")
+    def _valid_rule(self) -> RiskClassConfig:
+        self.rule()
+        return self
+
+    def rule(self) -> RiskClassRule:
+        """The classification rule these values describe."""
+        try:
+            return RiskClassRule(**self.model_dump())
+        except ConfigError as error:
+            raise ValueError(str(error)) from error
 
 
 class ForecastConfig(_Strict):
     date: dt.date | None = None
     """Forecast date; default: the newest date the inputs cover."""
-    risk_classes: tuple[RiskClass, ...] = (
-        RiskClass(name="low", name_vi="thấp", upper=0.2),
-        RiskClass(name="medium", name_vi="trung bình", upper=0.5),
-        RiskClass(name="high", name_vi="cao", upper=1.0),
-    )
-
-    @field_validator("risk_classes")
-    @classmethod
-    def _increasing_to_one(cls, classes: tuple[RiskClass, ...]) -> tuple[RiskClass, ...]:
-        uppers = [c.upper for c in classes]
-        if not classes or uppers != sorted(set(uppers)) or uppers[-1] != 1.0:
-            raise ValueError(
-                f"risk class upper bounds must increase strictly and end at 1.0, got {uppers}"
-            )
-        return classes
+    risk_classes: RiskClassConfig = RiskClassConfig()
+    no_data_after_days: Annotated[int, Field(ge=7, le=365)] = 42
+    """A parcel with no clear image for longer than this and never surveyed for a pest is
+    ``no_data`` for it: six weeks is six weekly forecasts without any new information."""
 
 
 class PathsConfig(_Strict):

@@ -34,6 +34,13 @@ from pestcast.flows.observations import (
     observation_cache_path,
     observe_solar_day,
 )
+from pestcast.flows.publication import (
+    class_counts,
+    iso_day,
+    parcel_warnings,
+    publish_folder,
+    sha256_of,
+)
 from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
 from pestcast.flows.stac_search import SceneRef, search_scenes
@@ -41,12 +48,9 @@ from pestcast.flows.tables import read_parcels, read_surveys, read_weather
 from pestcast.models import (
     RiskModelSpec,
     TrainedRiskModel,
-    classify_risk,
     fit_risk_model,
     load_risk_model,
     model_paths,
-    predict_risk,
-    risk_drivers,
     save_risk_model,
 )
 
@@ -63,8 +67,7 @@ __all__ = [
     "write_observations",
 ]
 
-PEST_NAMES_VI = {"bph": "rầy nâu", "blast": "đạo ôn"}
-PEST_NAMES_EN = {"bph": "brown planthopper", "blast": "rice blast"}
+RISK_MAP = "risk_map.geojson"
 
 
 @task(cache_policy=NO_CACHE)
@@ -356,7 +359,7 @@ class PublishedRiskMap:
 
 @task(cache_policy=NO_CACHE)
 def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
-    """Score the latest forecast date and publish the RFC 7946 risk map atomically."""
+    """Score one forecast date and publish its folder (risk map, manifest) atomically."""
     table = pd.read_parquet(_require_stage_output(layout.feature_table, "features"))
     forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
     rows = table[table["forecast_date"] == forecast_date].reset_index(drop=True)
@@ -366,24 +369,98 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
             f"{layout.feature_table}; pick a date the inputs cover (forecast.date) "
             "or rerun the features stage"
         )
-    parcels = _configured_parcels(config)
-    risk = pd.concat(
-        [
-            _score(rows, config, layout, pest, horizon)
-            for pest in config.model.pests
-            for horizon in config.model.horizons_days
-        ],
-        ignore_index=True,
+    models: dict[tuple[str, int], TrainedRiskModel] = {
+        (pest, horizon): load_risk_model(layout.latest_model, pest, horizon)
+        for pest in config.model.pests
+        for horizon in config.model.horizons_days
+    }
+    warnings = parcel_warnings(
+        rows,
+        models,
+        rule=config.forecast.risk_classes.rule(),
+        max_image_age_days=config.forecast.no_data_after_days,
     )
-    risk["forecast_date"] = forecast_date.date().isoformat()
-    layered = parcels[["parcel_id", "district", "geometry"]].merge(risk, on="parcel_id")
+    risk_map = _risk_map(_configured_parcels(config), rows, warnings, models)
     dated_dir = layout.forecast_dir(forecast_date.date())
-    path = write_geojson_rfc7946(
-        gpd.GeoDataFrame(layered, crs=parcels.crs), dated_dir / "risk_map.geojson"
-    )
+
+    def write(staging: Path) -> dict[str, Any]:
+        write_geojson_rfc7946(risk_map, staging / RISK_MAP)
+        return _manifest(config, layout, forecast_date.date(), models, warnings)
+
+    publish_folder(dated_dir, write, order=("region", "forecast_date"))
     if _is_newest(layout, forecast_date.date()):
         update_latest_link(layout.output_dir, dated_dir)
-    return PublishedRiskMap(path=path, class_counts=_class_counts(risk, config))
+    return PublishedRiskMap(path=dated_dir / RISK_MAP, class_counts=class_counts(warnings))
+
+
+def _risk_map(
+    parcels: gpd.GeoDataFrame,
+    rows: pd.DataFrame,
+    warnings: pd.DataFrame,
+    models: dict[tuple[str, int], TrainedRiskModel],
+) -> gpd.GeoDataFrame:
+    """The published table: each parcel's geometry once, its facts, then its warnings."""
+    forecast_date = pd.Timestamp(rows["forecast_date"].iloc[0])
+    image_age = pd.to_timedelta(rows["days_since_clear_obs"], unit="D")
+    facts = pd.DataFrame(
+        {
+            "parcel_id": rows["parcel_id"],
+            "forecast_date": iso_day(forecast_date),
+            "model_version": next(iter(models.values())).model_version,
+            "last_clear_obs_date": (forecast_date - image_age).dt.strftime("%Y-%m-%d"),
+            "n_valid_px": rows["last_obs_valid_px"].astype("Int64"),
+        }
+    )
+    table = parcels[["parcel_id", "commune", "district", "geometry"]].copy()
+    table.insert(3, "area_ha", (table.geometry.area / 10_000).round(2))
+    table = table.merge(facts, on="parcel_id").merge(warnings, on="parcel_id")
+    return gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
+
+
+def _manifest(
+    config: PestcastConfig,
+    layout: RunLayout,
+    forecast_date: dt.date,
+    models: dict[tuple[str, int], TrainedRiskModel],
+    warnings: pd.DataFrame,
+) -> dict[str, Any]:
+    """What the publication was made from: inputs with their hashes, models, counts."""
+    sources = config.sources
+    longest_window = max(config.features.weather_windows_days)
+    return {
+        "region": config.region.name,
+        "forecast_date": forecast_date.isoformat(),
+        "inputs": {
+            "scenes": _scenes_known_by(layout, forecast_date),
+            "parcels": _file_entry(sources.parcels.path),
+            "weather": _file_entry(sources.weather.path)
+            | {
+                "first_day": iso_day(forecast_date - dt.timedelta(days=longest_window)),
+                "last_day": iso_day(forecast_date - dt.timedelta(days=1)),
+            },
+            "surveys": _file_entry(sources.surveys.path)
+            | {"reported_on_or_before": forecast_date.isoformat()},
+        },
+        "models": {f"{p}_h{h}": model.model_version for (p, h), model in models.items()},
+        "risk_classes": config.forecast.risk_classes.model_dump()
+        | {"no_data_after_days": config.forecast.no_data_after_days},
+        "counts": {"parcels": len(warnings), "classes": class_counts(warnings)},
+    }
+
+
+def _file_entry(path: Path) -> dict[str, str]:
+    return {"path": str(path), "sha256": sha256_of(path)}
+
+
+def _scenes_known_by(layout: RunLayout, forecast_date: dt.date) -> list[str]:
+    """Items of the solar days read by the last fetch, up to the forecast date."""
+    outcomes = json.loads(_require_stage_output(layout.scene_log, "fetch").read_text("utf-8"))
+    return sorted(
+        item
+        for outcome in outcomes
+        if outcome["status"] != "skipped" and outcome["solar_day"] <= forecast_date.isoformat()
+        for item in outcome["items"]
+    )
 
 
 def _is_newest(layout: RunLayout, forecast_date: dt.date) -> bool:
@@ -395,41 +472,3 @@ def _is_newest(layout: RunLayout, forecast_date: dt.date) -> bool:
         return forecast_date >= dt.date.fromisoformat(current.resolve().name)
     except ValueError:
         return True
-
-
-def _class_counts(risk: pd.DataFrame, config: PestcastConfig) -> dict[str, dict[str, int]]:
-    order = [c.name for c in config.forecast.risk_classes]
-    counts = risk.groupby(["pest", "horizon_days"])["risk_class"].value_counts()
-    return {
-        f"{pest}_h{horizon}": {name: int(counts.get((pest, horizon, name), 0)) for name in order}
-        for pest in config.model.pests
-        for horizon in config.model.horizons_days
-    }
-
-
-def _score(
-    rows: pd.DataFrame, config: PestcastConfig, layout: RunLayout, pest: str, horizon: int
-) -> pd.DataFrame:
-    model = load_risk_model(layout.latest_model, pest, horizon)
-    risk = predict_risk(model, rows)
-    thresholds = [(c.name, c.upper) for c in config.forecast.risk_classes]
-    names_vi = {c.name: c.name_vi for c in config.forecast.risk_classes}
-    classes = classify_risk(risk, thresholds)
-    drivers = risk_drivers(model, rows, top_k=3)
-    return pd.DataFrame(
-        {
-            "parcel_id": rows["parcel_id"],
-            "commune": rows["commune"],
-            "pest": pest,
-            "pest_name_en": PEST_NAMES_EN[pest],
-            "pest_name_vi": PEST_NAMES_VI[pest],
-            "horizon_days": horizon,
-            "risk": np.round(risk, 4),
-            "risk_class": classes,
-            "risk_class_vi": [names_vi[c] for c in classes],
-            "n_valid_px": rows["last_obs_valid_px"].astype("Int64"),
-            "days_since_clear_obs": rows["days_since_clear_obs"].astype("Int64"),
-            "drivers": ["; ".join(f"{name} {value:+.2f}" for name, value in d) for d in drivers],
-            "model_version": model.card.model_version,
-        }
-    )

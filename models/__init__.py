@@ -7,8 +7,10 @@ from pestcast.models.baselines import Climatology, fit_climatology, persistence_
 from pestcast.models.card import ForecastScores, HeldOutMetrics, ModelCard, ReliabilityBin
 from pestcast.models.metrics import forecast_metrics, reliability_table, skill_scores
 from pestcast.models.predict import (
-    DEFAULT_RISK_CLASSES,
-    check_risk_classes,
+    DEFAULT_RISK_CLASS_RULE,
+    NO_DATA,
+    RISK_CLASSES,
+    RiskClassRule,
     classify_risk,
     feature_matrix,
     predict_risk,
@@ -32,16 +34,18 @@ from pestcast.models.training import fit_risk_model, training_data_hash
 from pestcast.models.validation import season_split, season_type, week_of_season
 
 __all__ = [
-    "DEFAULT_RISK_CLASSES",
+    "DEFAULT_RISK_CLASS_RULE",
+    "NO_DATA",
+    "RISK_CLASSES",
     "Climatology",
     "ForecastScores",
     "HeldOutMetrics",
     "ModelCard",
     "ReliabilityBin",
+    "RiskClassRule",
     "RiskModelSpec",
     "TrainedRiskModel",
     "check_lightgbm_params",
-    "check_risk_classes",
     "classify_risk",
     "feature_matrix",
     "fit_climatology",

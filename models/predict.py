@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -13,16 +13,20 @@ from pestcast.core.errors import ConfigError, ModelError
 from pestcast.models.spec import TrainedRiskModel
 
 __all__ = [
-    "DEFAULT_RISK_CLASSES",
-    "check_risk_classes",
+    "DEFAULT_RISK_CLASS_RULE",
+    "NO_DATA",
+    "RISK_CLASSES",
+    "RiskClassRule",
     "classify_risk",
     "feature_matrix",
     "predict_risk",
     "risk_drivers",
 ]
 
-DEFAULT_RISK_CLASSES: tuple[tuple[str, float], ...] = (("low", 0.2), ("medium", 0.5), ("high", 1.0))
-"""(class name, upper bound of risk) pairs, lowest first; the demo configuration's classes."""
+RISK_CLASSES = ("high", "medium", "low", "no_data")
+"""Class names, most urgent first."""
+NO_DATA = "no_data"
+"""The class of a parcel with no usable information: no recent clear image, no survey history."""
 
 
 def feature_matrix(
@@ -63,46 +67,62 @@ def predict_risk(model: TrainedRiskModel, table: pd.DataFrame) -> npt.NDArray[np
     return np.asarray(model.booster.predict(matrix), dtype=np.float64)
 
 
-def check_risk_classes(thresholds: Sequence[tuple[str, float]]) -> tuple[list[str], list[float]]:
-    """Validate (class name, upper bound) pairs; returns names and bounds, lowest class first.
+@dataclass(frozen=True)
+class RiskClassRule:
+    """Risk classes relative to the week's regional mean risk, so that warnings fire.
 
-    Bounds must be > 0, strictly increasing, and the last must be ≥ 1 so every risk gets a class.
+    Calibrated probabilities of a pest found within a week or two are a few per cent almost
+    everywhere, so absolute bounds (0.2, 0.5) leave nearly every parcel "low". A parcel is
+    ``high`` when its risk is at least ``high_lift`` times the mean risk of the parcels scored
+    that week or at least ``high_risk``, ``medium`` from ``medium_lift`` times, and neither
+    below ``min_risk``.
     """
-    pairs = list(thresholds)
-    names = [str(name) for name, _ in pairs]
-    bounds = [float(bound) for _, bound in pairs]
-    problem = None
-    if not pairs:
-        problem = "no classes given"
-    elif len(set(names)) != len(names):
-        problem = f"class names repeat: {names}"
-    elif bounds[0] <= 0 or any(b <= a for a, b in itertools.pairwise(bounds)):
-        problem = f"upper bounds must be > 0 and strictly increasing, got {bounds}"
-    elif bounds[-1] < 1.0:
-        problem = (
-            f"the last upper bound must be ≥ 1 so that every risk gets a class, got {bounds[-1]}"
-        )
-    if problem:
-        raise ConfigError(
-            f"risk class thresholds {pairs}: {problem}; give (name, upper bound) pairs, "
-            "lowest first, e.g. [('low', 0.2), ('medium', 0.5), ('high', 1.0)]"
-        )
-    return names, bounds
+
+    medium_lift: float = 1.5
+    """Risk ÷ regional mean risk from which a parcel is medium."""
+    high_lift: float = 3.0
+    """Risk ÷ regional mean risk from which a parcel is high."""
+    min_risk: float = 0.05
+    """Below this probability a parcel stays low, however the week compares (off-season)."""
+    high_risk: float = 0.2
+    """From this probability (one chance in five) a parcel is high whatever the week."""
+
+    def __post_init__(self) -> None:
+        ordered = 1.0 <= self.medium_lift < self.high_lift
+        if not ordered or not 0.0 <= self.min_risk < 1.0 or not 0.0 < self.high_risk <= 1.0:
+            raise ConfigError(
+                f"risk classes need 1 ≤ medium_lift < high_lift, 0 ≤ min_risk < 1 and "
+                f"0 < high_risk ≤ 1; got medium_lift {self.medium_lift}, high_lift "
+                f"{self.high_lift}, min_risk {self.min_risk}, high_risk {self.high_risk}"
+            )
+
+
+DEFAULT_RISK_CLASS_RULE = RiskClassRule()
 
 
 def classify_risk(
-    risk: npt.ArrayLike, thresholds: Sequence[tuple[str, float]]
+    risk: npt.ArrayLike,
+    rule: RiskClassRule = DEFAULT_RISK_CLASS_RULE,
+    *,
+    has_data: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.str_]:
-    """Name of the risk class of each probability: the first class whose upper bound ≥ risk."""
-    names, bounds = check_risk_classes(thresholds)
+    """Class of each parcel's risk (one forecast date, pest and horizon): ``high``, ``medium``,
+    ``low``, or ``no_data`` where ``has_data`` is False. The regional mean is taken over the
+    parcels with data."""
     values = np.asarray(risk, dtype=np.float64)
-    outside = values[~((values >= 0.0) & (values <= 1.0))]
+    known = np.ones(values.shape, bool) if has_data is None else np.asarray(has_data, bool)
+    outside = values[known & ~((values >= 0.0) & (values <= 1.0))]
     if outside.size:
         raise ModelError(
             f"risk values must be probabilities in [0, 1] (no NaN); got {outside[:5].tolist()}"
         )
-    positions = np.searchsorted(np.asarray(bounds), values, side="left")
-    return np.asarray(names, dtype=np.str_)[positions]
+    lift = values / max(float(values[known].mean()) if known.any() else 0.0, 1e-12)
+    eligible = known & (values >= rule.min_risk)
+    classes = np.full(values.shape, "low", dtype="<U7")
+    classes[eligible & (lift >= rule.medium_lift)] = "medium"
+    classes[eligible & ((lift >= rule.high_lift) | (values >= rule.high_risk))] = "high"
+    classes[~known] = NO_DATA
+    return classes
 
 
 def risk_drivers(

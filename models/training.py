@@ -81,29 +81,34 @@ def _train_booster(rows: pd.DataFrame, spec: RiskModelSpec) -> Any:
 
 
 def _held_out_scores(
-    train: pd.DataFrame, validation: pd.DataFrame, spec: RiskModelSpec
+    train: pd.DataFrame, season: pd.DataFrame, spec: RiskModelSpec
 ) -> tuple[HeldOutMetrics, pd.DataFrame]:
-    """Metrics of the model and both baselines on the held-out rows, the model's skill, and
-    the held-out forecasts themselves (one row per labelled held-out parcel and date)."""
+    """Metrics of the model and both baselines on the labelled rows of the held-out season, the
+    model's skill, and the held-out forecasts of every row of that season (label NaN where the
+    parcel was not surveyed), so that rules applied across all parcels of a week can be
+    backtested."""
     booster = _train_booster(train, spec)
-    labels = validation[spec.label].to_numpy(dtype=np.float64)
     prevalence = float(train[spec.label].mean())
     forecasts = {
         "model": np.asarray(
-            booster.predict(feature_matrix(validation, spec.features, what="validation")),
+            booster.predict(feature_matrix(season, spec.features, what="validation")),
             dtype=np.float64,
         ),
-        "persistence": persistence_risk(validation, spec.pest, unsurveyed=prevalence),
-        "climatology": fit_climatology(train, spec.label).predict(validation),
+        "persistence": persistence_risk(season, spec.pest, unsurveyed=prevalence),
+        "climatology": fit_climatology(train, spec.label).predict(season),
     }
-    scores = {name: forecast_metrics(labels, risk) for name, risk in forecasts.items()}
+    labels = season[spec.label].to_numpy(dtype=np.float64)
+    labelled = ~np.isnan(labels)
+    scores = {
+        name: forecast_metrics(labels[labelled], risk[labelled]) for name, risk in forecasts.items()
+    }
     baselines = {name: scores[name] for name in ("persistence", "climatology")}
     metrics = HeldOutMetrics(
         model=scores["model"],
         baselines=baselines,
         skill=skill_scores(scores["model"], baselines),
     )
-    held_out = validation[["parcel_id", "forecast_date", "season"]].assign(
+    held_out = season[["parcel_id", "forecast_date", "season"]].assign(
         label=labels, **{f"risk_{name}": risk for name, risk in forecasts.items()}
     )
     return metrics, held_out.reset_index(drop=True)
@@ -134,7 +139,8 @@ def fit_risk_model(
         table, pest=spec.pest, horizon_days=spec.horizon_days, validation_season=validation_season
     )
     train, validation = table.iloc[train_idx], table.iloc[validation_idx]
-    metrics, held_out = _held_out_scores(train, validation, spec)
+    season = table.loc[table["season"] == validation["season"].iloc[0]]
+    metrics, held_out = _held_out_scores(train, season, spec)
     refit = table.loc[table[spec.label].notna()]
     booster = _train_booster(refit, spec)
     data_hash = training_data_hash(refit, spec)

@@ -37,35 +37,32 @@ risk_map = gpd.read_file(layout.latest_forecast / "risk_map.geojson")
 print(f"{len(risk_map)} features, forecast date {risk_map['forecast_date'].iloc[0]}")
 
 # %% [markdown]
-# ## Parcels per risk class, commune and pest (7-day horizon)
+# ## Parcels per risk class and commune (each pest, shortest horizon)
+# Classes are relative to the week's mean risk (`forecast.risk_classes`); `no_data` marks parcels
+# with no clear image for weeks and no survey history.
 
 # %%
-week = risk_map[risk_map["horizon_days"] == min(config.model.horizons_days)]
-by_commune = week.pivot_table(
-    index=["commune", "pest"],
-    columns="risk_class",
-    values="parcel_id",
-    aggfunc="count",
-    fill_value=0,
-)
-print(by_commune)
+horizon = min(config.model.horizons_days)
+for pest in config.model.pests:
+    counts = risk_map.pivot_table(
+        index="commune",
+        columns=f"class_{pest}_h{horizon}",
+        values="parcel_id",
+        aggfunc="count",
+        fill_value=0,
+    )
+    print(f"{pest}, {horizon} days\n{counts}\n")
 
 # %% [markdown]
-# ## The ten riskiest parcels and their drivers
-# `n_valid_px` and `days_since_clear_obs` say how much recent imagery backs each forecast.
+# ## The ten riskiest parcels for each pest, and why
+# `n_valid_px` and `last_clear_obs_date` say how much recent imagery backs each forecast.
 
 # %%
-columns = [
-    "parcel_id",
-    "commune",
-    "pest",
-    "risk",
-    "risk_class",
-    "n_valid_px",
-    "days_since_clear_obs",
-    "drivers",
-]
-print(week.sort_values("risk", ascending=False)[columns].head(10).to_string(index=False))
+for pest in config.model.pests:
+    key = f"{pest}_h{horizon}"
+    columns = ["parcel_id", "commune", f"risk_{key}", f"class_{key}", "last_clear_obs_date"]
+    top = risk_map.sort_values(f"risk_{key}", ascending=False).head(10)
+    print(top[[*columns, f"reasons_{key}"]].to_string(index=False), "\n")
 
 # %% [markdown]
 # ## Held-out season skill

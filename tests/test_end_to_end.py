@@ -22,6 +22,7 @@ from pestcast.core.errors import DataError, SourceError
 from pestcast.flows.cli import app
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.pipeline import features_flow, fetch_flow, forecast_flow, run_flow, train_flow
+from pestcast.flows.publication import sha256_of
 from tests.flows.stac_api_server import RecordedStacApi
 
 pytestmark = pytest.mark.e2e
@@ -78,6 +79,12 @@ def test_risk_map_is_published_under_latest(
     latest = small_config.paths.output_dir / "latest" / "risk_map.geojson"
     forecast_date = dt.date.fromisoformat(published.parent.name)  # a YYYY-MM-DD folder
     assert forecast_date.weekday() == small_config.features.forecast_weekday
+    manifest = json.loads((published.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["forecast_date"] == forecast_date.isoformat()
+    assert manifest["files"]["risk_map.geojson"] == sha256_of(published)
+    assert manifest["inputs"]["scenes"]
+    assert manifest["inputs"]["parcels"]["sha256"] == sha256_of(small_config.sources.parcels.path)
+    assert manifest["counts"]["parcels"] == N_PARCELS
     assert latest.resolve() == published.resolve()
 
 
@@ -98,24 +105,28 @@ def test_risk_map_is_rfc7946_with_the_promised_properties(demo_run: dict[str, An
     assert collection["type"] == "FeatureCollection"
     assert "crs" not in collection
     features = collection["features"]
-    assert len(features) == N_PARCELS * 2 * 2  # parcels × pests × horizons
+    assert len(features) == N_PARCELS  # each parcel's geometry once
     for feature in features[:50]:
         properties = feature["properties"]
         for key in (
             "parcel_id",
             "commune",
             "district",
-            "pest",
+            "area_ha",
             "forecast_date",
-            "horizon_days",
-            "risk",
-            "risk_class",
-            "n_valid_px",
             "model_version",
+            "last_clear_obs_date",
+            "n_valid_px",
         ):
             assert key in properties, key
-        assert 0.0 <= properties["risk"] <= 1.0
-        assert properties["risk_class"] in {"low", "medium", "high"}
+        for pest, horizon in itertools.product(("bph", "blast"), (7, 14)):
+            key = f"{pest}_h{horizon}"
+            assert properties[f"class_{key}"] in {"high", "medium", "low", "no_data"}
+            if properties[f"class_{key}"] == "no_data":
+                assert properties[f"risk_{key}"] is None
+            else:
+                assert 0.0 <= properties[f"risk_{key}"] <= 1.0
+            assert isinstance(properties[f"reasons_vi_{key}"], str)
         ring = feature["geometry"]["coordinates"][0]
         assert _signed_area(ring) > 0, "outer rings must be counter-clockwise"
         lon, lat = ring[0]
@@ -214,10 +225,7 @@ def test_training_again_with_other_risk_classes_reuses_the_models(
     """Publishing thresholds are not part of a model's identity."""
     model_dir = Path(demo_run["train"]["model_dir"])
     written = {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()}
-    classes = [
-        {"name": "low", "name_vi": "thấp", "upper": 0.05},
-        {"name": "high", "name_vi": "cao", "upper": 1.0},
-    ]
+    classes = {"medium_lift": 1.2, "high_lift": 5.0, "min_risk": 0.0}
     forecast = small_config.forecast.model_validate({"risk_classes": classes})
     again = train_flow(small_config.model_copy(update={"forecast": forecast}))
     assert again["model_version"] == demo_run["train"]["model_version"]

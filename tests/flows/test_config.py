@@ -25,7 +25,7 @@ def _write_variant(tmp_path: Path, change: dict[str, dict[str, object]]) -> Path
 def test_demo_config_is_valid() -> None:
     config = load_config(DEFAULT_CONFIG)
     assert config.region.crs == "EPSG:32648"
-    assert [c.name for c in config.forecast.risk_classes] == ["low", "medium", "high"]
+    assert config.forecast.risk_classes.rule().high_lift == 3.0
     assert 2 not in config.imagery.scl_mask_classes
     assert 6 not in config.imagery.scl_mask_classes
 
@@ -52,10 +52,10 @@ def test_masking_water_is_refused(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_risk_classes_must_end_at_one(tmp_path: Path) -> None:
-    classes = [{"name": "low", "name_vi": "thấp", "upper": 0.3}]
+def test_risk_class_lifts_must_increase(tmp_path: Path) -> None:
+    classes = {"medium_lift": 4.0, "high_lift": 2.0}
     path = _write_variant(tmp_path, {"forecast": {"risk_classes": classes}})
-    with pytest.raises(ConfigError, match=r"forecast\.risk_classes"):
+    with pytest.raises(ConfigError, match=r"forecast\.risk_classes.*medium_lift < high_lift"):
         load_config(path)
 
 

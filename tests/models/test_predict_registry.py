@@ -12,6 +12,7 @@ import pytest
 
 from pestcast.core.errors import ConfigError, ModelError
 from pestcast.models import (
+    RiskClassRule,
     TrainedRiskModel,
     classify_risk,
     fit_risk_model,
@@ -21,8 +22,6 @@ from pestcast.models import (
     save_risk_model,
 )
 from tests.models.conftest import spec
-
-THRESHOLDS = [("low", 0.2), ("medium", 0.5), ("high", 1.0)]
 
 
 @pytest.fixture(scope="module")
@@ -95,29 +94,45 @@ def test_missing_feature_columns_are_named_when_scoring(
         predict_risk(model, table.drop(columns=["noise_a"]))
 
 
-def test_classify_risk_uses_upper_bounds_inclusive() -> None:
-    classes = classify_risk([0.0, 0.2, 0.2001, 0.5, 0.51, 1.0], THRESHOLDS)
-    assert classes.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+def test_classes_are_relative_to_the_weeks_mean_risk() -> None:
+    risk = [0.02] * 6 + [0.08, 0.20]  # mean 0.05: lifts 0.4, 1.6 and 4
+    assert classify_risk(risk, RiskClassRule()).tolist() == ["low"] * 6 + ["medium", "high"]
+
+
+def test_one_chance_in_five_is_high_whatever_the_week() -> None:
+    busy = [0.15, 0.18, 0.21, 0.25]
+    assert classify_risk(busy, RiskClassRule()).tolist() == ["low", "low", "high", "high"]
+    assert set(classify_risk(busy, RiskClassRule(high_risk=1.0)).tolist()) == {"low"}
+
+
+def test_a_quiet_week_raises_no_warning_below_the_minimum_risk() -> None:
+    quiet = [0.001, 0.001, 0.002, 0.02]  # 0.02 is 8× the mean, but a 2 % chance
+    assert set(classify_risk(quiet, RiskClassRule(min_risk=0.05)).tolist()) == {"low"}
+
+
+def test_parcels_without_data_are_no_data_and_do_not_set_the_mean() -> None:
+    risk = [0.9, 0.02, 0.02, 0.02, 0.02, 0.2]  # mean of those with data 0.056
+    classes = classify_risk(risk, RiskClassRule(), has_data=[0, 1, 1, 1, 1, 1])
+    assert classes.tolist() == ["no_data", "low", "low", "low", "low", "high"]
 
 
 @pytest.mark.parametrize(
-    ("thresholds", "problem"),
+    "rule",
     [
-        ([], "no classes"),
-        ([("low", 0.5), ("high", 0.4), ("top", 1.0)], "strictly increasing"),
-        ([("low", 0.2), ("high", 0.9)], "last upper bound must be ≥ 1"),
-        ([("low", 0.2), ("low", 1.0)], "names repeat"),
-        ([("low", 0.0), ("high", 1.0)], "> 0"),
+        {"medium_lift": 3.0, "high_lift": 2.0},
+        {"medium_lift": 0.5},
+        {"min_risk": 1.0},
+        {"high_risk": 0.0},
     ],
 )
-def test_bad_thresholds_are_refused(thresholds: list[tuple[str, float]], problem: str) -> None:
-    with pytest.raises(ConfigError, match=problem):
-        classify_risk([0.3], thresholds)
+def test_bad_rules_are_refused(rule: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match="medium_lift < high_lift"):
+        RiskClassRule(**rule)
 
 
 def test_risk_outside_zero_one_is_refused() -> None:
     with pytest.raises(ModelError, match=r"\[1.5, nan\]"):
-        classify_risk([0.1, 1.5, np.nan], THRESHOLDS)
+        classify_risk([0.1, 1.5, np.nan])
 
 
 def test_drivers_are_the_largest_positive_shap_contributions_first(

@@ -1,0 +1,196 @@
+"""One forecast publication: the parcel warnings, the risk map and its manifest, in a dated folder.
+
+A publication is built in a hidden staging folder beside the dated one and moved into place only
+when complete; ``latest`` moves after it. A run that fails or is killed leaves the previous
+publication as it was (and a staging folder that the next run removes). The manifest records the
+inputs and the sha256 of every file and no time stamp, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pestcast.core.atomic import write_text_atomic
+from pestcast.core.errors import PublishError
+from pestcast.flows.reasons import reasons_text
+from pestcast.models import (
+    NO_DATA,
+    RISK_CLASSES,
+    RiskClassRule,
+    TrainedRiskModel,
+    classify_risk,
+    predict_risk,
+    risk_drivers,
+)
+
+__all__ = [
+    "CLASS_NAMES_VI",
+    "MANIFEST",
+    "class_counts",
+    "has_usable_data",
+    "iso_day",
+    "parcel_warnings",
+    "publish_folder",
+    "sha256_of",
+]
+
+CLASS_NAMES_VI = {"high": "cao", "medium": "trung bình", "low": "thấp", NO_DATA: "chưa đủ dữ liệu"}
+MANIFEST = "manifest.json"
+_STAGING = ".staging-"
+
+
+def has_usable_data(rows: pd.DataFrame, pest: str, *, max_image_age_days: int) -> np.ndarray:
+    """Parcels with a clear image in the last ``max_image_age_days`` or any survey of ``pest``."""
+    recent_image = rows["days_since_clear_obs"].to_numpy(np.float64) <= max_image_age_days
+    surveyed = rows[f"history_surveys_{pest}"].to_numpy(np.float64) > 0
+    return np.asarray(recent_image | surveyed)
+
+
+def parcel_warnings(
+    rows: pd.DataFrame,
+    models: Mapping[tuple[str, int], TrainedRiskModel],
+    *,
+    rule: RiskClassRule,
+    max_image_age_days: int,
+) -> pd.DataFrame:
+    """One row per parcel of one forecast date: risk, class and reasons per pest and horizon.
+
+    Columns ``risk_<p>_h<h>`` (NaN without data), ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``,
+    ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``, after ``parcel_id``.
+    """
+    columns: dict[str, Any] = {"parcel_id": rows["parcel_id"].to_numpy()}
+    for (pest, horizon), model in models.items():
+        has_data = has_usable_data(rows, pest, max_image_age_days=max_image_age_days)
+        risk = predict_risk(model, rows)
+        classes = classify_risk(risk, rule, has_data=has_data)
+        said = _reasons(rows, model, has_data)
+        key = f"{pest}_h{horizon}"
+        columns[f"risk_{key}"] = np.where(has_data, np.round(risk, 4), np.nan)
+        columns[f"class_{key}"] = classes
+        columns[f"class_vi_{key}"] = [CLASS_NAMES_VI[name] for name in classes]
+        columns[f"reasons_{key}"] = [reason.en for reason in said]
+        columns[f"reasons_vi_{key}"] = [reason.vi for reason in said]
+    return pd.DataFrame(columns)
+
+
+def _reasons(rows: pd.DataFrame, model: TrainedRiskModel, has_data: np.ndarray) -> list[Any]:
+    drivers = risk_drivers(model, rows, top_k=3)
+    values = rows[list(model.spec.features)].to_dict("records")
+    return [
+        reasons_text(found if known else [], row)
+        for found, row, known in zip(drivers, values, has_data, strict=True)
+    ]
+
+
+def class_counts(warnings: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``<pest>_h<h>`` → class → parcels, every class listed."""
+    return {
+        column.removeprefix("class_"): {
+            name: int((warnings[column] == name).sum()) for name in RISK_CLASSES
+        }
+        for column in warnings.columns
+        if column.startswith("class_") and not column.startswith("class_vi_")
+    }
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def publish_folder(
+    target: Path, write: Callable[[Path], Mapping[str, Any]], *, order: Sequence[str] = ()
+) -> bool:
+    """Build a publication with ``write(staging)`` and move it to ``target`` when complete.
+
+    ``write`` fills the staging folder and returns the manifest's content; the sha256 of every
+    file is added and the manifest written last. If ``target`` already holds the same manifest,
+    nothing is replaced and False is returned. ``order`` lists manifest keys to put first.
+    """
+    _remove_stale_staging(target)
+    with _staging_folder(target) as staging:
+        content = dict(write(staging))
+        content["files"] = {
+            path.name: sha256_of(path) for path in sorted(staging.iterdir()) if path.is_file()
+        }
+        text = json.dumps(_ordered(content, order), indent=1, ensure_ascii=False) + "\n"
+        write_text_atomic(staging / MANIFEST, text)
+        if _same_manifest(target, text):
+            return False
+        _swap_into_place(staging, target)
+    return True
+
+
+@contextmanager
+def _staging_folder(target: Path) -> Iterator[Path]:
+    staging = target.with_name(f"{_STAGING}{target.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        staging.mkdir(parents=True)
+    except OSError as error:
+        raise PublishError(
+            f"cannot create {staging} to publish {target}: {error}; check the output folder"
+        ) from error
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _same_manifest(target: Path, text: str) -> bool:
+    try:
+        return (target / MANIFEST).read_text(encoding="utf-8") == text
+    except OSError:
+        return False
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an older ``target`` is moved aside and removed after."""
+    aside = target.with_name(f"{_STAGING}{target.name}-replaced-{uuid.uuid4().hex[:8]}")
+    try:
+        if target.exists():
+            target.rename(aside)
+        staging.rename(target)
+    except OSError as error:
+        if aside.exists() and not target.exists():
+            aside.rename(target)
+        raise PublishError(
+            f"cannot move the new publication into {target}: {error}; the previous one is kept"
+        ) from error
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Staging folders a killed run left behind; a replaced folder whose swap was cut short
+    is put back first."""
+    if not target.parent.is_dir():
+        return
+    for leftover in sorted(target.parent.glob(f"{_STAGING}{target.name}-*")):
+        if "-replaced-" in leftover.name and not target.exists():
+            leftover.rename(target)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _ordered(content: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    first = {key: content[key] for key in order if key in content}
+    return first | {key: value for key, value in content.items() if key not in first}
+
+
+def iso_day(value: dt.date | pd.Timestamp) -> str:
+    """``YYYY-MM-DD`` of a date or timestamp."""
+    return pd.Timestamp(value).date().isoformat()
