@@ -46,7 +46,7 @@ typecheck: $(VENV)/.installed-dev
 contracts: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed-dev
+pytest: $(VENV)/.installed-dev browser
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev
@@ -54,3 +54,14 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) build .prefect .mypy_cache .pytest_cache .ruff_cache
+
+# Headless Chromium from Debian for the map page's browser test (tests/flows/test_map_page.py).
+# A file target: apt-get runs only when /usr/bin/chromium is missing (through sudo when not root).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: browser
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium

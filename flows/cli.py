@@ -158,6 +158,50 @@ def demo(
 
 
 @app.command()
+def export(
+    *,
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="gpkg, geojson, csv, kml, shp (a .zip) or xlsx.")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="Forecast date; default: latest."),
+    ] = None,
+    pest: Annotated[list[str] | None, typer.Option("--pest", help="bph or blast.")] = None,
+    horizon: Annotated[list[int] | None, typer.Option("--horizon", help="Days.")] = None,
+    min_class: Annotated[
+        str | None, typer.Option("--min-class", help="low, medium or high.")
+    ] = None,
+    commune: Annotated[list[str] | None, typer.Option("--commune")] = None,
+    district: Annotated[list[str] | None, typer.Option("--district")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Export the parcel warnings of a publication (one row per parcel, pest and horizon)."""
+    from pestcast.flows.export import export_warnings
+    from pestcast.flows.layout import RunLayout
+
+    try:
+        layout = RunLayout.from_config(load_config(config))
+        folder = layout.forecast_dir(date.date()) if date else layout.latest_forecast
+        summary = export_warnings(
+            folder / "risk_map.geojson",
+            out,
+            fmt=fmt,
+            pests=pest,
+            horizons=horizon,
+            min_class=min_class,
+            communes=commune,
+            districts=district,
+            overwrite=overwrite,
+        )
+    except PestcastError as error:
+        raise _fail("export", error) from None
+    typer.echo(f"{summary.rows:,} warnings of {summary.parcels:,} parcels → {summary.path}")
+
+
+@app.command()
 def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Every stage in order: fetch, features, train, forecast."""
     _run("run", config)

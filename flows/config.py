@@ -28,6 +28,7 @@ __all__ = [
     "ModelConfig",
     "PestcastConfig",
     "RiskClassConfig",
+    "ScoutingConfig",
     "load_config",
 ]
 
@@ -231,6 +232,13 @@ class ForecastConfig(_Strict):
     ``no_data`` for it: six weeks is six weekly forecasts without any new information."""
 
 
+class ScoutingConfig(_Strict):
+    """The weekly scouting list: visits per commune and week."""
+
+    parcels_per_commune: Annotated[int, Field(ge=1, le=10_000)] = 10
+    hectares_per_commune: Annotated[float, Field(gt=0)] | None = None
+
+
 class PathsConfig(_Strict):
     work_dir: Path
     output_dir: Path
@@ -245,6 +253,7 @@ class PestcastConfig(_Strict):
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
     forecast: ForecastConfig = ForecastConfig()
+    scouting: ScoutingConfig = ScoutingConfig()
     paths: PathsConfig
 
     @model_validator(mode="after")

@@ -23,9 +23,9 @@ import pandas as pd
 
 from pestcast.core.atomic import write_text_atomic
 from pestcast.core.errors import PublishError
+from pestcast.flows.labels import CLASS_NAMES
 from pestcast.flows.reasons import reasons_text
 from pestcast.models import (
-    NO_DATA,
     RISK_CLASSES,
     RiskClassRule,
     TrainedRiskModel,
@@ -45,7 +45,7 @@ __all__ = [
     "sha256_of",
 ]
 
-CLASS_NAMES_VI = {"high": "cao", "medium": "trung bình", "low": "thấp", NO_DATA: "chưa đủ dữ liệu"}
+CLASS_NAMES_VI = {name: vi for name, (_, vi) in CLASS_NAMES.items()}
 MANIFEST = "manifest.json"
 _STAGING = ".staging-"
 

@@ -14,13 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PEST_NAMES", "Reason", "has_phrase", "reason", "reasons_text"]
+from pestcast.flows.labels import PEST_NAMES
 
-PEST_NAMES = {
-    "bph": ("brown planthopper", "rầy nâu"),
-    "blast": ("rice blast", "đạo ôn"),
-}
-"""Pest code → (English, Vietnamese) name."""
+__all__ = ["Reason", "has_phrase", "reason", "reasons_text"]
+
 
 SEVERITY_NAMES = (
     ("none", "không nhiễm"),

@@ -23,12 +23,18 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from pestcast.core.atomic import atomic_path, replace_symlink_atomic, write_text_atomic
+from pestcast.core.atomic import (
+    atomic_path,
+    replace_symlink_atomic,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from pestcast.core.errors import DataError, PestcastError, SceneReadError, SourceError
 from pestcast.features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
 from pestcast.features.zonal import parcel_pixel_labels
 from pestcast.flows.config import PestcastConfig
 from pestcast.flows.layout import RunLayout
+from pestcast.flows.map_page import write_map_page
 from pestcast.flows.observations import (
     ObservationSettings,
     observation_cache_path,
@@ -43,6 +49,7 @@ from pestcast.flows.publication import (
 )
 from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
+from pestcast.flows.scouting import ScoutingCapacity, scouting_list
 from pestcast.flows.stac_search import SceneRef, search_scenes
 from pestcast.flows.tables import read_parcels, read_surveys, read_weather
 from pestcast.models import (
@@ -68,6 +75,21 @@ __all__ = [
 ]
 
 RISK_MAP = "risk_map.geojson"
+MAP_PAGE = "map.html"
+SCOUTING_GEOJSON = "scouting.geojson"
+SCOUTING_CSV = "scouting.csv"
+SCOUTING_COLUMNS = (
+    "rank",
+    "commune",
+    "route_order",
+    "parcel_id",
+    "district",
+    "lat",
+    "lon",
+    "area_ha",
+    "visit_worth_ha",
+    "last_clear_obs_date",
+)
 
 
 @task(cache_policy=NO_CACHE)
@@ -385,6 +407,13 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
 
     def write(staging: Path) -> dict[str, Any]:
         write_geojson_rfc7946(risk_map, staging / RISK_MAP)
+        write_map_page(
+            staging / RISK_MAP,
+            staging / MAP_PAGE,
+            pests=config.model.pests,
+            horizons=config.model.horizons_days,
+        )
+        _write_scouting_list(risk_map, config, staging)
         return _manifest(config, layout, forecast_date.date(), models, warnings)
 
     publish_folder(dated_dir, write, order=("region", "forecast_date"))
@@ -415,6 +444,28 @@ def _risk_map(
     table.insert(3, "area_ha", (table.geometry.area / 10_000).round(2))
     table = table.merge(facts, on="parcel_id").merge(warnings, on="parcel_id")
     return gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
+
+
+def _write_scouting_list(risk_map: gpd.GeoDataFrame, config: PestcastConfig, folder: Path) -> None:
+    """``scouting.geojson`` and ``scouting.csv`` (point lat/lon, UTF-8 for Excel), at the
+    shortest horizon."""
+    scouting, horizon = config.scouting, min(config.model.horizons_days)
+    listed = scouting_list(
+        risk_map,
+        pests=config.model.pests,
+        horizon_days=horizon,
+        capacity=ScoutingCapacity(scouting.parcels_per_commune, scouting.hectares_per_commune),
+    )
+    points = listed.geometry.representative_point().to_crs("EPSG:4326")
+    listed = listed.assign(lat=points.y.round(6), lon=points.x.round(6))
+    columns = [*SCOUTING_COLUMNS] + [
+        f"{field}_{pest}_h{horizon}"
+        for pest in config.model.pests
+        for field in ("risk", "class", "class_vi", "reasons", "reasons_vi")
+    ]
+    write_geojson_rfc7946(listed[[*columns, "geometry"]], folder / SCOUTING_GEOJSON)
+    csv = pd.DataFrame(listed[columns]).to_csv(index=False)
+    write_bytes_atomic(folder / SCOUTING_CSV, csv.encode("utf-8-sig"))
 
 
 def _manifest(

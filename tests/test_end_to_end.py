@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyogrio
 import pystac
 import pytest
 import yaml
@@ -253,3 +254,37 @@ def test_a_stage_run_before_its_inputs_exist_says_which_to_run(
     )
     with pytest.raises(DataError, match="pestcast fetch"):
         features_flow(empty)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "kml", "xlsx"])
+def test_officers_export_the_published_warnings(
+    demo_run: dict[str, Any], small_config_path: Path, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / f"warnings.{fmt}"
+    command = ["export", "--config", str(small_config_path), "--format", fmt, "--out", str(out)]
+    result = CliRunner().invoke(app, [*command, "--min-class", "medium"])
+    assert result.exit_code == 0, result.output
+    rows = int(result.output.split(" warnings")[0].replace(",", ""))
+    assert rows > 0
+    if fmt == "gpkg":  # GDAL reads it back, every row (KML splits rows into per-pest folders)
+        assert pyogrio.read_info(out, layer="warnings")["features"] == rows
+    elif fmt == "kml":
+        assert (
+            sum(
+                pyogrio.read_info(out, layer=name)["features"]
+                for name, _ in pyogrio.list_layers(out)
+            )
+            == rows
+        )
+
+
+def test_the_publication_holds_a_scouting_list_per_commune(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    folder = Path(demo_run["forecast"]["risk_map"]).parent
+    scouting = pd.read_csv(folder / "scouting.csv", encoding="utf-8-sig")
+    per_commune = scouting.groupby("commune")["route_order"].agg(["min", "max", "count"])
+    assert (per_commune["count"] <= small_config.scouting.parcels_per_commune).all()
+    assert (per_commune["min"] == 1).all()
+    assert (per_commune["max"] == per_commune["count"]).all()
+    assert pyogrio.read_info(folder / "scouting.geojson")["features"] == len(scouting)

@@ -46,6 +46,8 @@ def test_the_wheel_installs_nothing_at_top_level_but_pestcast(tmp_path: Path) ->
         assert f"pestcast/{folder}/__init__.py" in names
         assert f"pestcast/{folder}/py.typed" in names
     assert "pestcast/__init__.py" not in names  # a namespace: the folders are its only parts
+    for vendored in ("leaflet.js", "leaflet.css", "LICENSE"):  # the offline map page needs them
+        assert f"pestcast/flows/web/leaflet/{vendored}" in names
 
 
 def test_version_is_printed() -> None:

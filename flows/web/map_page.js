@@ -1,0 +1,377 @@
+// pestcast risk map page. Reads the inlined risk map (#risk-map, RFC 7946, one feature per
+// parcel; schema in docs/DESIGN.md "The risk map") and the page settings (#page-config, written
+// by pestcast.flows.map_page), draws the parcels with Leaflet and exposes window.pestcastMap
+// for tests. Text from the data is only ever set with textContent, never parsed as HTML.
+(function () {
+  "use strict";
+
+  const riskMap = JSON.parse(document.getElementById("risk-map").textContent);
+  const config = JSON.parse(document.getElementById("page-config").textContent);
+
+  const TEXT = {
+    en: {
+      title: "Rice pest risk forecast",
+      forecastDate: "Forecast date",
+      modelVersion: "Model version",
+      pest: "Pest",
+      horizon: "Forecast horizon",
+      riskClass: "Risk class (tick to show)",
+      days: (h) => `next ${h} days`,
+      shown: (n, total) => `Showing ${n} of ${total} parcels`,
+      basemap: "Background map (OpenStreetMap, needs internet)",
+      basemapUnavailable: "The background map could not be loaded (no internet?).",
+      summaryTitle: "Summary by commune",
+      summaryNote: "parcels / hectares",
+      commune: "Commune",
+      total: "Total",
+      parcel: "Parcel",
+      district: "District",
+      area: "Area",
+      risk: "Risk",
+      riskHint: (pest, h) => `Chance of finding ${pest} at light or worse within ${h} days`,
+      class: "Class",
+      reasons: "Reasons",
+      noReasons: "none given",
+      lastClear: "Last clear satellite image",
+      clearPixels: (n) => `${n} clear pixels`,
+      noClearImage: "none yet",
+      unknown: "unknown",
+      notAvailable: "n/a",
+      locale: "en-GB",
+    },
+    vi: {
+      title: "Dự báo nguy cơ sâu bệnh hại lúa",
+      forecastDate: "Ngày dự báo",
+      modelVersion: "Phiên bản mô hình",
+      pest: "Sâu bệnh",
+      horizon: "Thời hạn dự báo",
+      riskClass: "Mức nguy cơ (đánh dấu để hiển thị)",
+      days: (h) => `${h} ngày tới`,
+      shown: (n, total) => `Đang hiển thị ${n}/${total} thửa`,
+      basemap: "Bản đồ nền (OpenStreetMap, cần internet)",
+      basemapUnavailable: "Không tải được bản đồ nền (không có internet?).",
+      summaryTitle: "Tổng hợp theo xã",
+      summaryNote: "số thửa / héc-ta",
+      commune: "Xã",
+      total: "Tổng",
+      parcel: "Thửa ruộng",
+      district: "Huyện",
+      area: "Diện tích",
+      risk: "Nguy cơ",
+      riskHint: (pest, h) => `Xác suất phát hiện ${pest} từ mức nhẹ trở lên trong ${h} ngày tới`,
+      class: "Mức nguy cơ",
+      reasons: "Lý do",
+      noReasons: "không có",
+      lastClear: "Ảnh vệ tinh rõ gần nhất",
+      clearPixels: (n) => `${n} điểm ảnh rõ`,
+      noClearImage: "chưa có",
+      unknown: "không rõ",
+      notAvailable: "không có",
+      locale: "vi-VN",
+    },
+  };
+
+  // Class colours, most urgent first; no_data is a dashed grey outline over a faint fill.
+  const STYLE = {
+    high: { color: "#7f0000", weight: 1, fillColor: "#d7191c", fillOpacity: 0.85 },
+    medium: { color: "#8c4500", weight: 1, fillColor: "#fd8d3c", fillOpacity: 0.85 },
+    low: { color: "#5b7f3a", weight: 1, fillColor: "#c2e699", fillOpacity: 0.75 },
+    no_data: { color: "#555", weight: 1.5, dashArray: "4 3", fillColor: "#d9d9d9", fillOpacity: 0.3 },
+  };
+
+  const state = {
+    lang: (navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en",
+    pest: config.pests[0].code,
+    horizon: config.horizons[0],
+    classes: new Set(config.classes.map((c) => c.code)),
+  };
+
+  const text = () => TEXT[state.lang];
+  const prop = (name) => `${name}_${state.pest}_h${state.horizon}`;
+  const classOf = (feature) => feature.properties[prop("class")];
+  const pestName = () => config.pests.find((p) => p.code === state.pest)[state.lang];
+  const classLabel = (code) => config.classes.find((c) => c.code === code)[state.lang];
+  const numberFormat = (options) => new Intl.NumberFormat(text().locale, options);
+
+  // --- the map ---------------------------------------------------------------------------
+  const map = L.map("map", { preferCanvas: true, zoomSnap: 0.25 });
+  L.control.scale({ imperial: false }).addTo(map);
+  const shown = L.featureGroup().addTo(map);
+  const layers = new Map(); // parcel_id -> Leaflet layer
+  let openLayer = null;
+  let basemap = null;
+
+  L.geoJSON(riskMap, {
+    renderer: L.canvas({ padding: 0.5, tolerance: 2 }),
+    onEachFeature: (feature, layer) => {
+      layers.set(String(feature.properties.parcel_id), layer);
+      layer.bindPopup(() => popupContent(feature), { minWidth: 300, maxWidth: 360 });
+      layer.on("popupopen", () => { openLayer = layer; });
+      layer.on("popupclose", () => { if (openLayer === layer) openLayer = null; });
+    },
+  });
+
+  function fitParcels() {
+    const all = L.featureGroup([...layers.values()]);
+    if (layers.size) map.fitBounds(all.getBounds(), { padding: [16, 16] });
+    else map.fitWorld();
+  }
+
+  function drawParcels() {
+    for (const layer of layers.values()) {
+      const cls = classOf(layer.feature);
+      const visible = state.classes.has(cls);
+      if (visible) layer.setStyle(STYLE[cls] || STYLE.no_data);
+      if (visible && !shown.hasLayer(layer)) shown.addLayer(layer);
+      if (!visible && shown.hasLayer(layer)) shown.removeLayer(layer);
+    }
+    if (openLayer && !shown.hasLayer(openLayer)) map.closePopup();
+    else if (openLayer) openLayer.getPopup().update();
+  }
+
+  // --- the popup -------------------------------------------------------------------------
+  function element(tag, attributes, children) {
+    const node = document.createElement(tag);
+    Object.entries(attributes || {}).forEach(([key, value]) => node.setAttribute(key, value));
+    (children || []).forEach((child) =>
+      node.append(child instanceof Node ? child : document.createTextNode(String(child))));
+    return node;
+  }
+
+  function formatRisk(risk) {
+    if (risk === null || risk === undefined) return text().notAvailable;
+    return numberFormat({ style: "percent", maximumFractionDigits: 0 }).format(risk);
+  }
+
+  function formatArea(hectares) {
+    if (hectares === null || hectares === undefined) return text().notAvailable;
+    return `${numberFormat({ maximumFractionDigits: 2 }).format(hectares)} ha`;
+  }
+
+  function formatLastClear(p) {
+    if (!p.last_clear_obs_date) return text().noClearImage;
+    if (p.n_valid_px === null || p.n_valid_px === undefined) return p.last_clear_obs_date;
+    return `${p.last_clear_obs_date} (${text().clearPixels(p.n_valid_px)})`;
+  }
+
+  function reasonList(p) {
+    const raw = p[prop(state.lang === "vi" ? "reasons_vi" : "reasons")] || "";
+    const reasons = raw.split(";").map((r) => r.trim()).filter((r) => r);
+    if (!reasons.length) return text().noReasons;
+    return element("ul", {}, reasons.map((r) => element("li", {}, [r])));
+  }
+
+  function classBadge(feature) {
+    const cls = classOf(feature);
+    const swatch = element("span", { class: `swatch ${cls}` });
+    swatch.style.background = STYLE[cls].fillColor;
+    const vietnamese = feature.properties[prop("class_vi")];
+    return element("span", {}, [swatch, state.lang === "vi" && vietnamese ? vietnamese : classLabel(cls)]);
+  }
+
+  function popupContent(feature) {
+    const p = feature.properties;
+    const t = text();
+    const rows = [
+      [t.risk, formatRisk(p[prop("risk")])], [t.class, classBadge(feature)],
+      [t.reasons, reasonList(p)], [t.commune, p.commune], [t.district, p.district],
+      [t.area, formatArea(p.area_ha)], [t.lastClear, formatLastClear(p)],
+      [t.modelVersion, p.model_version], [t.forecastDate, p.forecast_date],
+    ];
+    const list = element("dl", {}, rows.flatMap(([name, value]) =>
+      [element("dt", {}, [name]), element("dd", {}, [value ?? t.unknown])]));
+    list.firstChild.title = t.riskHint(pestName(), state.horizon);
+    return element("div", { class: "popup", "data-parcel-id": p.parcel_id, "data-class": classOf(feature) }, [
+      element("h3", {}, [`${t.parcel} ${p.parcel_id}`]),
+      element("p", { class: "context" }, [`${pestName()} · ${t.days(state.horizon)}`]),
+      list,
+    ]);
+  }
+
+  // --- the side panel --------------------------------------------------------------------
+  function radio(name, value, checked, onChange) {
+    const input = element("input", { type: "radio", name, value });
+    input.checked = checked;
+    input.addEventListener("change", onChange);
+    return input;
+  }
+
+  function buildControls() {
+    const pests = document.getElementById("pest-choice");
+    config.pests.forEach((p) => pests.append(element("label", {}, [
+      radio("pest", p.code, p.code === state.pest, () => setFilter({ pest: p.code })),
+      element("span", { "data-pest-label": p.code }),
+    ])));
+    const horizons = document.getElementById("horizon-choice");
+    config.horizons.forEach((h) => horizons.append(element("label", {}, [
+      radio("horizon", String(h), h === state.horizon, () => setFilter({ horizon: h })),
+      element("span", { "data-horizon-label": String(h) }),
+    ])));
+    const classes = document.getElementById("class-choice");
+    config.classes.forEach((c) => {
+      const box = element("input", { type: "checkbox", name: "class", value: c.code });
+      box.checked = true;
+      box.addEventListener("change", () => toggleClass(c.code, box.checked));
+      const swatch = element("span", { class: `swatch ${c.code}` });
+      swatch.style.background = STYLE[c.code].fillColor;
+      classes.append(element("label", {}, [box, swatch,
+        element("span", { "data-class-label": c.code }), " ",
+        element("span", { class: "count", "data-class-count": c.code })]));
+    });
+  }
+
+  function toggleClass(code, on) {
+    const classes = new Set(state.classes);
+    if (on) classes.add(code); else classes.delete(code);
+    setFilter({ classes: [...classes] });
+  }
+
+  function syncControls() {
+    document.querySelectorAll("input[name=pest]").forEach((i) => { i.checked = i.value === state.pest; });
+    document.querySelectorAll("input[name=horizon]").forEach((i) => { i.checked = Number(i.value) === state.horizon; });
+    document.querySelectorAll("input[name=class]").forEach((i) => { i.checked = state.classes.has(i.value); });
+  }
+
+  function classCounts() {
+    const counts = Object.fromEntries(config.classes.map((c) => [c.code, 0]));
+    for (const layer of layers.values()) counts[classOf(layer.feature)] += 1;
+    return counts;
+  }
+
+  function labelPanel() {
+    const t = text();
+    document.documentElement.lang = state.lang;
+    document.title = `${t.title} — ${config.forecastDate}`;
+    document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t[node.dataset.i18n]; });
+    document.querySelectorAll("[data-lang]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
+    document.querySelectorAll("[data-pest-label]").forEach((n) => { n.textContent = config.pests.find((p) => p.code === n.dataset.pestLabel)[state.lang]; });
+    document.querySelectorAll("[data-horizon-label]").forEach((n) => { n.textContent = t.days(Number(n.dataset.horizonLabel)); });
+    document.querySelectorAll("[data-class-label]").forEach((n) => { n.textContent = classLabel(n.dataset.classLabel); });
+    const counts = classCounts();
+    document.querySelectorAll("[data-class-count]").forEach((n) => { n.textContent = `(${counts[n.dataset.classCount]})`; });
+    document.getElementById("shown-count").textContent = t.shown(shown.getLayers().length, layers.size);
+  }
+
+  // --- the commune summary ---------------------------------------------------------------
+  function communeTotals() {
+    const rows = new Map();
+    for (const layer of layers.values()) {
+      const p = layer.feature.properties;
+      const key = JSON.stringify([p.district, p.commune]);
+      if (!rows.has(key)) rows.set(key, { district: p.district, commune: p.commune, count: {}, ha: {} });
+      const row = rows.get(key);
+      const cls = classOf(layer.feature);
+      row.count[cls] = (row.count[cls] || 0) + 1;
+      row.ha[cls] = (row.ha[cls] || 0) + (Number(p.area_ha) || 0);
+    }
+    const urgency = (row) => config.classes.map((c) => row.ha[c.code] || 0);
+    return [...rows.values()].sort((a, b) => {
+      const [ua, ub] = [urgency(a), urgency(b)];
+      const i = ua.findIndex((v, k) => v !== ub[k]);
+      return i >= 0 ? ub[i] - ua[i] : String(a.commune).localeCompare(String(b.commune), "vi");
+    });
+  }
+
+  function summaryCell(row, code) {
+    const count = row.count[code] || 0;
+    const ha = row.ha[code] || 0;
+    const cell = element("td", { "data-class": code, "data-count": String(count), "data-ha": ha.toFixed(2) });
+    if (!count) cell.append(element("span", { class: "none" }, ["–"]));
+    else cell.append(String(count), element("br"), numberFormat({ maximumFractionDigits: 1 }).format(ha));
+    return cell;
+  }
+
+  function renderSummary() {
+    const t = text();
+    const table = document.querySelector("#summary table");
+    const head = element("tr", {}, [element("th", {}, [t.commune, element("span", { class: "district" }, [t.summaryNote])])]);
+    config.classes.forEach((c) => head.append(element("th", { "data-class": c.code }, [classLabel(c.code)])));
+    table.tHead.replaceChildren(head);
+    const rows = communeTotals();
+    table.tBodies[0].replaceChildren(...rows.map((row) => {
+      const name = element("td", {}, [String(row.commune), element("span", { class: "district" }, [String(row.district)])]);
+      const tr = element("tr", { "data-commune": String(row.commune), "data-district": String(row.district) }, [name]);
+      config.classes.forEach((c) => tr.append(summaryCell(row, c.code)));
+      return tr;
+    }));
+    const total = { count: {}, ha: {} };
+    rows.forEach((row) => config.classes.forEach((c) => {
+      total.count[c.code] = (total.count[c.code] || 0) + (row.count[c.code] || 0);
+      total.ha[c.code] = (total.ha[c.code] || 0) + (row.ha[c.code] || 0);
+    }));
+    const foot = element("tr", { "data-total": "" }, [element("td", {}, [t.total])]);
+    config.classes.forEach((c) => foot.append(summaryCell(total, c.code)));
+    table.tFoot.replaceChildren(foot);
+  }
+
+  // --- the optional basemap: off by default, because every failed tile load offline logs a
+  // "Failed to load resource" error in the browser console, even when the page handles it.
+  function setBasemap(on) {
+    document.getElementById("basemap").checked = on;
+    document.getElementById("basemap-status").hidden = true;
+    if (on && !basemap) {
+      basemap = L.tileLayer(config.tiles.url, { maxZoom: config.tiles.maxZoom, attribution: config.tiles.attribution });
+      basemap.on("tileerror", () => { document.getElementById("basemap-status").hidden = false; });
+      basemap.addTo(map);
+    } else if (!on && basemap) {
+      map.removeLayer(basemap);
+      basemap = null;
+    }
+  }
+
+  // --- state changes ---------------------------------------------------------------------
+  function render() {
+    drawParcels();
+    labelPanel();
+    renderSummary();
+  }
+
+  function setFilter(filter) {
+    const known = (what, values, value) => {
+      if (!values.includes(value)) throw new Error(`unknown ${what} ${value}; one of ${values}`);
+      return value;
+    };
+    const classCodes = config.classes.map((c) => c.code);
+    if (filter.pest !== undefined) state.pest = known("pest", config.pests.map((p) => p.code), filter.pest);
+    if (filter.horizon !== undefined) state.horizon = known("horizon", config.horizons, Number(filter.horizon));
+    if (filter.classes !== undefined) state.classes = new Set(filter.classes.map((c) => known("class", classCodes, c)));
+    syncControls();
+    render();
+  }
+
+  function setLanguage(lang) {
+    state.lang = lang === "vi" ? "vi" : "en";
+    render();
+  }
+
+  buildControls();
+  document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => setLanguage(b.dataset.lang)));
+  document.getElementById("basemap").addEventListener("change", (e) => setBasemap(e.target.checked));
+  document.getElementById("forecast-date").textContent = config.forecastDate;
+  document.getElementById("model-version").textContent = config.modelVersion;
+  render();
+  fitParcels();
+
+  // --- a small API for tests and for officers' own scripts --------------------------------
+  function clientPoint(parcelId) {
+    const layer = layers.get(String(parcelId));
+    const centre = shown.hasLayer(layer) ? layer.getCenter() : layer.getBounds().getCenter();
+    const point = map.latLngToContainerPoint(centre);
+    const box = map.getContainer().getBoundingClientRect();
+    return { x: box.left + point.x, y: box.top + point.y };
+  }
+
+  window.pestcastMap = {
+    parcelCount: () => layers.size,
+    drawnCount: () => shown.getLayers().length,
+    drawnIds: () => shown.getLayers().map((l) => String(l.feature.properties.parcel_id)).sort(),
+    state: () => ({ lang: state.lang, pest: state.pest, horizon: state.horizon, classes: [...state.classes] }),
+    setFilter,
+    setLanguage,
+    setBasemap,
+    openPopup: (parcelId) => { layers.get(String(parcelId)).openPopup(); },
+    popupText: () => (openLayer ? openLayer.getPopup().getElement().querySelector(".leaflet-popup-content").innerText : ""),
+    clientPoint,
+  };
+  document.body.dataset.ready = "true";
+})();
