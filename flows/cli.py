@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pestcast.core.errors import PestcastError
+from pestcast.core.errors import ConfigError, PestcastError
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.prefect_env import apply_prefect_defaults
 from pestcast.flows.summary import render_summary
@@ -199,6 +199,40 @@ def export(
     except PestcastError as error:
         raise _fail("export", error) from None
     typer.echo(f"{summary.rows:,} warnings of {summary.parcels:,} parcels → {summary.path}")
+
+
+@app.command()
+def feedback(
+    file: Annotated[Path, typer.Argument(help="Officers' checks: CSV or Parquet.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add officers' field checks (parcel, date, pest, severity) to the survey records."""
+    from pestcast.flows.feedback import import_feedback, read_feedback
+    from pestcast.flows.tables import read_parcels
+
+    try:
+        settings = load_config(config)
+        if settings.sources.feedback is None:
+            raise ConfigError(
+                f"{config} has no sources.feedback.path: set it to the file pestcast keeps "
+                "officers' checks in (it is created on the first import)"
+            )
+        parcels = settings.sources.parcels
+        known = read_parcels(parcels.path, layer=parcels.layer, crs=settings.region.crs)
+        records = read_feedback(
+            file,
+            known_parcels=known["parcel_id"],
+            pests=settings.model.pests,
+            today=dt.date.today(),
+        )
+        done = import_feedback(records, settings.sources.feedback.path)
+    except PestcastError as error:
+        raise _fail("feedback", error) from None
+    typer.echo(
+        f"{done.added} checks added to {done.store} ({done.already_there} were there already, "
+        f"{done.contradicting} contradict an earlier check and are kept beside it); "
+        "they count from the next `pestcast features` and `pestcast train`"
+    )
 
 
 @app.command()

@@ -104,6 +104,8 @@ class SourcesConfig(_Strict):
     parcels: TableSourceConfig
     weather: TableSourceConfig
     surveys: TableSourceConfig
+    feedback: TableSourceConfig | None = None
+    """Store of officers' field checks (``pestcast feedback``), read with the surveys."""
 
 
 class ImageryConfig(_Strict):

@@ -33,6 +33,7 @@ from pestcast.core.errors import DataError, PestcastError, SceneReadError, Sourc
 from pestcast.features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
 from pestcast.features.zonal import parcel_pixel_labels
 from pestcast.flows.config import PestcastConfig
+from pestcast.flows.feedback import read_store
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.map_page import write_map_page
 from pestcast.flows.observations import (
@@ -264,6 +265,10 @@ def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame)
     surveys = read_surveys(
         config.sources.surveys.path, known_parcels=parcels["parcel_id"], pests=config.model.pests
     )
+    feedback = config.sources.feedback
+    if feedback is not None and feedback.path.exists():
+        checks = read_store(feedback.path)
+        surveys = pd.concat([surveys, checks[checks["pest"].isin(config.model.pests)]])
     centroids = parcels.geometry.centroid
     parcel_table = pd.DataFrame(
         {

@@ -42,7 +42,9 @@ Log-hazard of onset
       used on purpose: mean RH (77–84 %) would suppress blast in the dry season. The weights
       (5 and 0.5 [A]) make the cool winter–spring season the main blast season, as observed.
     * Immigration (BPH only): + 1.0 · exp(−½(Δ/2.5)²), Δ = days to the nearest light-trap peak;
-      peaks come every 25 days (one a month, each ~5–6 days earlier than the last).
+      peaks come every 25 days (one a month, each ~5–6 days earlier than the last). The series
+      is drawn once (:func:`light_trap_waves`) and shared with the light-trap counts
+      (``light_traps.py``), so the traps catch the very migrations that drive the hazard.
     * ``nb_{d−14}``: share of the parcels within 400 m (centroid distance, the parcel itself
       excluded) infested 14 days earlier: winged adults and spores need time to spread.
       β_nb = 3.0 (BPH), 2.5 (blast) [A].
@@ -88,12 +90,14 @@ from pestcast.simulator.weather import DailyWeather
 
 __all__ = [
     "LAG_DAYS",
+    "LIGHT_TRAP_PERIOD_DAYS",
     "NEIGHBOUR_RADIUS_M",
     "PESTS",
     "ParcelTraits",
     "PestModel",
     "PestOutcome",
     "damage_index",
+    "light_trap_waves",
     "simulate_epidemics",
 ]
 
@@ -104,6 +108,8 @@ NEIGHBOUR_RADIUS_M = 400.0
 ASYNC_CAP_DAYS = 20.0
 DAMAGE_PER_DAY = np.array([0.0, 0.0015, 0.004, 0.01])
 DAMAGE_CAP = 0.5
+LIGHT_TRAP_PERIOD_DAYS = 25.0
+"""Days between BPH immigration (light-trap) peaks: one a month, each ~5–6 days earlier."""
 
 _BPH_STAGE = (
     (0, 15, 25, 35, 45, 55, 60, 70, 78, 85, 92, 100, 110),
@@ -182,13 +188,23 @@ def simulate_epidemics(
     weather: DailyWeather,
     traits: ParcelTraits,
     rng: np.random.Generator,
+    *,
+    immigration: npt.NDArray[np.float64],
 ) -> dict[str, PestOutcome]:
-    """Simulate both pests over every day of ``state`` (which must match ``weather``'s days)."""
+    """Simulate both pests over every day of ``state`` (which must match ``weather``'s days).
+
+    ``immigration`` is the daily BPH immigration term of :func:`light_trap_waves`, drawn by the
+    caller from the start of the same ``rng`` stream (so the light traps can share it).
+    """
+    if immigration.shape != (weather.n_days,):
+        raise ValueError(
+            f"immigration must hold one value per simulated day ({weather.n_days}), "
+            f"got shape {immigration.shape}"
+        )
     neighbours = neighbour_matrix(traits.centroids, NEIGHBOUR_RADIUS_M)
     asynchrony = sowing_asynchrony(state.sowing_day, neighbours)
     stage_days = state.days_since_sowing.astype(np.float64)
     onset_weather, escalation_weather = _weather_terms(weather)
-    immigration = light_trap_waves(weather.n_days, rng)
     outcomes = {}
     for model, stage, extra in (
         (BPH, _bph_stage(stage_days), immigration[:, None]),
@@ -240,8 +256,8 @@ def sowing_asynchrony(
 
 
 def light_trap_waves(n_days: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
-    """BPH immigration term: Gaussian pulses (σ 2.5 d) at light-trap peaks every 25 days."""
-    period = 25.0
+    """BPH immigration term 0–1: Gaussian pulses (σ 2.5 d) at light-trap peaks every 25 days."""
+    period = LIGHT_TRAP_PERIOD_DAYS
     phase = rng.uniform(0.0, period)
     offset = (np.arange(n_days) - phase) % period
     distance = np.minimum(offset, period - offset)

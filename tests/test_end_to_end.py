@@ -55,6 +55,7 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("surveys", "surveys.parquet"),
     ):
         raw["sources"][name]["path"] = str(data / file)
+    raw["sources"]["feedback"]["path"] = str(root / "feedback.parquet")
     raw["imagery"].update(start="2023-06-01", end="2024-09-30")
     raw["model"]["num_boost_round"] = 150
     raw["paths"] = {"work_dir": str(root / "work"), "output_dir": str(root / "outputs")}
@@ -288,3 +289,24 @@ def test_the_publication_holds_a_scouting_list_per_commune(
     assert (per_commune["min"] == 1).all()
     assert (per_commune["max"] == per_commune["count"]).all()
     assert pyogrio.read_info(folder / "scouting.geojson")["features"] == len(scouting)
+
+
+def test_officers_checks_count_in_the_next_feature_table(
+    demo_run: dict[str, Any], small_config_path: Path, small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    """Kept last: it changes the region's feature table for any test after it."""
+    table = pd.read_parquet(small_config.paths.work_dir / "features.parquet")
+    last = table["forecast_date"].max()
+    parcel = str(table.loc[table["forecast_date"] == last, "parcel_id"].iloc[0])
+    visit = (last - pd.Timedelta(days=1)).date().isoformat()
+    checks = tmp_path / "checks.csv"
+    checks.write_text(
+        f"parcel_id,date,pest,severity\n{parcel},{visit},bph,heavy\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(app, ["feedback", str(checks), "--config", str(small_config_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 checks added" in result.output
+    features_flow(small_config)
+    table = pd.read_parquet(small_config.paths.work_dir / "features.parquet")
+    row = table[(table["forecast_date"] == last) & (table["parcel_id"] == parcel)]
+    assert row["last_severity_bph"].iloc[0] == 3.0
