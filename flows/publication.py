@@ -18,13 +18,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pestcast.core.atomic import write_text_atomic
-from pestcast.core.errors import PublishError
+from pestcast.core.atomic import write_bytes_atomic, write_text_atomic
+from pestcast.core.errors import DataError, PublishError
+from pestcast.flows.config import PestcastConfig
 from pestcast.flows.labels import CLASS_NAMES
+from pestcast.flows.layout import RunLayout
+from pestcast.flows.publish import write_geojson_rfc7946
 from pestcast.flows.reasons import reasons_text
+from pestcast.flows.scouting import ScoutingCapacity, scouting_list
 from pestcast.models import (
     RISK_CLASSES,
     RiskClassRule,
@@ -37,12 +42,18 @@ from pestcast.models import (
 __all__ = [
     "CLASS_NAMES_VI",
     "MANIFEST",
+    "MAP_PAGE",
+    "RISK_MAP",
     "class_counts",
     "has_usable_data",
     "iso_day",
+    "latest_may_move",
     "parcel_warnings",
+    "publication_manifest",
     "publish_folder",
+    "risk_map_table",
     "sha256_of",
+    "write_scouting_list",
 ]
 
 CLASS_NAMES_VI = {name: vi for name, (_, vi) in CLASS_NAMES.items()}
@@ -194,3 +205,126 @@ def _ordered(content: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
 def iso_day(value: dt.date | pd.Timestamp) -> str:
     """``YYYY-MM-DD`` of a date or timestamp."""
     return pd.Timestamp(value).date().isoformat()
+
+
+RISK_MAP = "risk_map.geojson"
+MAP_PAGE = "map.html"
+SCOUTING_GEOJSON = "scouting.geojson"
+SCOUTING_CSV = "scouting.csv"
+SCOUTING_COLUMNS = (
+    "rank",
+    "commune",
+    "route_order",
+    "parcel_id",
+    "district",
+    "lat",
+    "lon",
+    "area_ha",
+    "visit_worth_ha",
+    "last_clear_obs_date",
+)
+
+
+def risk_map_table(
+    parcels: gpd.GeoDataFrame,
+    rows: pd.DataFrame,
+    warnings: pd.DataFrame,
+    models: dict[tuple[str, int], TrainedRiskModel],
+) -> gpd.GeoDataFrame:
+    """The published table: each parcel's geometry once, its facts, then its warnings."""
+    forecast_date = pd.Timestamp(rows["forecast_date"].iloc[0])
+    image_age = pd.to_timedelta(rows["days_since_clear_obs"], unit="D")
+    facts = pd.DataFrame(
+        {
+            "parcel_id": rows["parcel_id"],
+            "forecast_date": iso_day(forecast_date),
+            "model_version": next(iter(models.values())).model_version,
+            "last_clear_obs_date": (forecast_date - image_age).dt.strftime("%Y-%m-%d"),
+            "n_valid_px": rows["last_obs_valid_px"].astype("Int64"),
+        }
+    )
+    table = parcels[["parcel_id", "commune", "district", "geometry"]].copy()
+    table.insert(3, "area_ha", (table.geometry.area / 10_000).round(2))
+    table = table.merge(facts, on="parcel_id").merge(warnings, on="parcel_id")
+    return gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
+
+
+def write_scouting_list(risk_map: gpd.GeoDataFrame, config: PestcastConfig, folder: Path) -> None:
+    """``scouting.geojson`` and ``scouting.csv`` (point lat/lon, UTF-8 for Excel), at the
+    shortest horizon."""
+    scouting, horizon = config.scouting, min(config.model.horizons_days)
+    listed = scouting_list(
+        risk_map,
+        pests=config.model.pests,
+        horizon_days=horizon,
+        capacity=ScoutingCapacity(scouting.parcels_per_commune, scouting.hectares_per_commune),
+    )
+    points = listed.geometry.representative_point().to_crs("EPSG:4326")
+    listed = listed.assign(lat=points.y.round(6), lon=points.x.round(6))
+    columns = [*SCOUTING_COLUMNS] + [
+        f"{field}_{pest}_h{horizon}"
+        for pest in config.model.pests
+        for field in ("risk", "class", "class_vi", "reasons", "reasons_vi")
+    ]
+    write_geojson_rfc7946(listed[[*columns, "geometry"]], folder / SCOUTING_GEOJSON)
+    csv = pd.DataFrame(listed[columns]).to_csv(index=False)
+    write_bytes_atomic(folder / SCOUTING_CSV, csv.encode("utf-8-sig"))
+
+
+def publication_manifest(
+    config: PestcastConfig,
+    layout: RunLayout,
+    forecast_date: dt.date,
+    models: dict[tuple[str, int], TrainedRiskModel],
+    warnings: pd.DataFrame,
+) -> dict[str, Any]:
+    """What the publication was made from: inputs with their hashes, models, counts."""
+    sources = config.sources
+    longest_window = max(config.features.weather_windows_days)
+    return {
+        "region": config.region.name,
+        "forecast_date": forecast_date.isoformat(),
+        "inputs": {
+            "scenes": _scenes_known_by(layout, forecast_date),
+            "parcels": _file_entry(sources.parcels.path),
+            "weather": _file_entry(sources.weather.path)
+            | {
+                "first_day": iso_day(forecast_date - dt.timedelta(days=longest_window)),
+                "last_day": iso_day(forecast_date - dt.timedelta(days=1)),
+            },
+            "surveys": _file_entry(sources.surveys.path)
+            | {"reported_on_or_before": forecast_date.isoformat()},
+        },
+        "models": {f"{p}_h{h}": model.model_version for (p, h), model in models.items()},
+        "risk_classes": config.forecast.risk_classes.model_dump()
+        | {"no_data_after_days": config.forecast.no_data_after_days},
+        "counts": {"parcels": len(warnings), "classes": class_counts(warnings)},
+    }
+
+
+def _file_entry(path: Path) -> dict[str, str]:
+    return {"path": str(path), "sha256": sha256_of(path)}
+
+
+def _scenes_known_by(layout: RunLayout, forecast_date: dt.date) -> list[str]:
+    """Items of the solar days read by the last fetch, up to the forecast date."""
+    if not layout.scene_log.is_file():
+        raise DataError(f"{layout.scene_log} does not exist yet; run `pestcast fetch` first")
+    outcomes = json.loads(layout.scene_log.read_text("utf-8"))
+    return sorted(
+        item
+        for outcome in outcomes
+        if outcome["status"] != "skipped" and outcome["solar_day"] <= forecast_date.isoformat()
+        for item in outcome["items"]
+    )
+
+
+def latest_may_move(layout: RunLayout, forecast_date: dt.date) -> bool:
+    """Whether ``latest`` should move here: never back to an older forecast date."""
+    current = layout.latest_forecast
+    if not current.is_symlink():
+        return True
+    try:
+        return forecast_date >= dt.date.fromisoformat(current.resolve().name)
+    except ValueError:
+        return True

@@ -26,7 +26,6 @@ from prefect.tasks import exponential_backoff
 from pestcast.core.atomic import (
     atomic_path,
     replace_symlink_atomic,
-    write_bytes_atomic,
     write_text_atomic,
 )
 from pestcast.core.errors import DataError, PestcastError, SceneReadError, SourceError
@@ -42,15 +41,18 @@ from pestcast.flows.observations import (
     observe_solar_day,
 )
 from pestcast.flows.publication import (
+    MAP_PAGE,
+    RISK_MAP,
     class_counts,
-    iso_day,
+    latest_may_move,
     parcel_warnings,
+    publication_manifest,
     publish_folder,
-    sha256_of,
+    risk_map_table,
+    write_scouting_list,
 )
 from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
-from pestcast.flows.scouting import ScoutingCapacity, scouting_list
 from pestcast.flows.stac_search import SceneRef, search_scenes
 from pestcast.flows.tables import read_parcels, read_surveys, read_weather
 from pestcast.models import (
@@ -74,23 +76,6 @@ __all__ = [
     "train_risk_models",
     "write_observations",
 ]
-
-RISK_MAP = "risk_map.geojson"
-MAP_PAGE = "map.html"
-SCOUTING_GEOJSON = "scouting.geojson"
-SCOUTING_CSV = "scouting.csv"
-SCOUTING_COLUMNS = (
-    "rank",
-    "commune",
-    "route_order",
-    "parcel_id",
-    "district",
-    "lat",
-    "lon",
-    "area_ha",
-    "visit_worth_ha",
-    "last_clear_obs_date",
-)
 
 
 @task(cache_policy=NO_CACHE)
@@ -407,7 +392,7 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
         rule=config.forecast.risk_classes.rule(),
         max_image_age_days=config.forecast.no_data_after_days,
     )
-    risk_map = _risk_map(_configured_parcels(config), rows, warnings, models)
+    risk_map = risk_map_table(_configured_parcels(config), rows, warnings, models)
     dated_dir = layout.forecast_dir(forecast_date.date())
 
     def write(staging: Path) -> dict[str, Any]:
@@ -418,113 +403,10 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
             pests=config.model.pests,
             horizons=config.model.horizons_days,
         )
-        _write_scouting_list(risk_map, config, staging)
-        return _manifest(config, layout, forecast_date.date(), models, warnings)
+        write_scouting_list(risk_map, config, staging)
+        return publication_manifest(config, layout, forecast_date.date(), models, warnings)
 
     publish_folder(dated_dir, write, order=("region", "forecast_date"))
-    if _is_newest(layout, forecast_date.date()):
+    if latest_may_move(layout, forecast_date.date()):
         update_latest_link(layout.output_dir, dated_dir)
     return PublishedRiskMap(path=dated_dir / RISK_MAP, class_counts=class_counts(warnings))
-
-
-def _risk_map(
-    parcels: gpd.GeoDataFrame,
-    rows: pd.DataFrame,
-    warnings: pd.DataFrame,
-    models: dict[tuple[str, int], TrainedRiskModel],
-) -> gpd.GeoDataFrame:
-    """The published table: each parcel's geometry once, its facts, then its warnings."""
-    forecast_date = pd.Timestamp(rows["forecast_date"].iloc[0])
-    image_age = pd.to_timedelta(rows["days_since_clear_obs"], unit="D")
-    facts = pd.DataFrame(
-        {
-            "parcel_id": rows["parcel_id"],
-            "forecast_date": iso_day(forecast_date),
-            "model_version": next(iter(models.values())).model_version,
-            "last_clear_obs_date": (forecast_date - image_age).dt.strftime("%Y-%m-%d"),
-            "n_valid_px": rows["last_obs_valid_px"].astype("Int64"),
-        }
-    )
-    table = parcels[["parcel_id", "commune", "district", "geometry"]].copy()
-    table.insert(3, "area_ha", (table.geometry.area / 10_000).round(2))
-    table = table.merge(facts, on="parcel_id").merge(warnings, on="parcel_id")
-    return gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
-
-
-def _write_scouting_list(risk_map: gpd.GeoDataFrame, config: PestcastConfig, folder: Path) -> None:
-    """``scouting.geojson`` and ``scouting.csv`` (point lat/lon, UTF-8 for Excel), at the
-    shortest horizon."""
-    scouting, horizon = config.scouting, min(config.model.horizons_days)
-    listed = scouting_list(
-        risk_map,
-        pests=config.model.pests,
-        horizon_days=horizon,
-        capacity=ScoutingCapacity(scouting.parcels_per_commune, scouting.hectares_per_commune),
-    )
-    points = listed.geometry.representative_point().to_crs("EPSG:4326")
-    listed = listed.assign(lat=points.y.round(6), lon=points.x.round(6))
-    columns = [*SCOUTING_COLUMNS] + [
-        f"{field}_{pest}_h{horizon}"
-        for pest in config.model.pests
-        for field in ("risk", "class", "class_vi", "reasons", "reasons_vi")
-    ]
-    write_geojson_rfc7946(listed[[*columns, "geometry"]], folder / SCOUTING_GEOJSON)
-    csv = pd.DataFrame(listed[columns]).to_csv(index=False)
-    write_bytes_atomic(folder / SCOUTING_CSV, csv.encode("utf-8-sig"))
-
-
-def _manifest(
-    config: PestcastConfig,
-    layout: RunLayout,
-    forecast_date: dt.date,
-    models: dict[tuple[str, int], TrainedRiskModel],
-    warnings: pd.DataFrame,
-) -> dict[str, Any]:
-    """What the publication was made from: inputs with their hashes, models, counts."""
-    sources = config.sources
-    longest_window = max(config.features.weather_windows_days)
-    return {
-        "region": config.region.name,
-        "forecast_date": forecast_date.isoformat(),
-        "inputs": {
-            "scenes": _scenes_known_by(layout, forecast_date),
-            "parcels": _file_entry(sources.parcels.path),
-            "weather": _file_entry(sources.weather.path)
-            | {
-                "first_day": iso_day(forecast_date - dt.timedelta(days=longest_window)),
-                "last_day": iso_day(forecast_date - dt.timedelta(days=1)),
-            },
-            "surveys": _file_entry(sources.surveys.path)
-            | {"reported_on_or_before": forecast_date.isoformat()},
-        },
-        "models": {f"{p}_h{h}": model.model_version for (p, h), model in models.items()},
-        "risk_classes": config.forecast.risk_classes.model_dump()
-        | {"no_data_after_days": config.forecast.no_data_after_days},
-        "counts": {"parcels": len(warnings), "classes": class_counts(warnings)},
-    }
-
-
-def _file_entry(path: Path) -> dict[str, str]:
-    return {"path": str(path), "sha256": sha256_of(path)}
-
-
-def _scenes_known_by(layout: RunLayout, forecast_date: dt.date) -> list[str]:
-    """Items of the solar days read by the last fetch, up to the forecast date."""
-    outcomes = json.loads(_require_stage_output(layout.scene_log, "fetch").read_text("utf-8"))
-    return sorted(
-        item
-        for outcome in outcomes
-        if outcome["status"] != "skipped" and outcome["solar_day"] <= forecast_date.isoformat()
-        for item in outcome["items"]
-    )
-
-
-def _is_newest(layout: RunLayout, forecast_date: dt.date) -> bool:
-    """Whether ``latest`` should move here: never back to an older forecast date."""
-    current = layout.latest_forecast
-    if not current.is_symlink():
-        return True
-    try:
-        return forecast_date >= dt.date.fromisoformat(current.resolve().name)
-    except ValueError:
-        return True
