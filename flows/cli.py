@@ -235,6 +235,38 @@ def feedback(
     )
 
 
+@app.command(name="sowing-windows")
+def sowing_windows(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Default: the last trap night."),
+    ] = None,
+) -> None:
+    """Propose per district the sowing window that escapes the next planthopper flights."""
+    from pestcast.flows.layout import RunLayout
+    from pestcast.flows.light_traps import read_light_traps
+    from pestcast.flows.sowing import write_sowing_windows
+    from pestcast.flows.tables import read_parcels
+
+    try:
+        settings = load_config(config)
+        traps = settings.sources.light_traps
+        if traps is None:
+            raise ConfigError(f"{config} has no sources.light_traps; add the light-trap counts")
+        parcels = settings.sources.parcels
+        districts = read_parcels(parcels.path, layer=parcels.layer, crs=settings.region.crs)
+        counts = read_light_traps(
+            traps.path, stations=traps.stations, known_districts=districts["district"]
+        )
+        day = as_of.date() if as_of else counts["date"].max().date()
+        out = RunLayout.from_config(settings).output_dir / "sowing-windows" / day.isoformat()
+        written = write_sowing_windows(counts, out, as_of=day)
+    except PestcastError as error:
+        raise _fail("sowing-windows", error) from None
+    typer.echo("\n".join(str(path) for path in written))
+
+
 @app.command()
 def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Every stage in order: fetch, features, train, forecast."""

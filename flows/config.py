@@ -99,6 +99,13 @@ class TableSourceConfig(_Strict):
     layer: str | None = None
 
 
+class LightTrapSourceConfig(_Strict):
+    path: Path
+    """Daily BPH light-trap counts: ``station_id``, ``district``, ``date``, ``bph_count``."""
+    stations: Path | None = None
+    """Optional station table (``station_id``, ``district``…): makes station ids checkable."""
+
+
 class SourcesConfig(_Strict):
     stac: StacSourceConfig
     parcels: TableSourceConfig
@@ -106,6 +113,8 @@ class SourcesConfig(_Strict):
     surveys: TableSourceConfig
     feedback: TableSourceConfig | None = None
     """Store of officers' field checks (``pestcast feedback``), read with the surveys."""
+    light_traps: LightTrapSourceConfig | None = None
+    """Light-trap counts for the escape sowing windows (``pestcast sowing-windows``)."""
 
 
 class ImageryConfig(_Strict):

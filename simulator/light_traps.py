@@ -50,6 +50,7 @@ from pestcast.simulator.geometry import COMMUNES, CRS, RegionLayout
 from pestcast.simulator.weather import DailyWeather
 
 __all__ = [
+    "LIGHT_TRAPS",
     "LightTrapModel",
     "simulate_light_traps",
     "trap_stations",
@@ -75,6 +76,9 @@ class LightTrapModel:
     heavy_rain_mm: float = 40.0
     """Rain from which the funnel overflows and the catch is often lost [A]."""
     heavy_rain_missing_probability: float = 0.5
+
+
+LIGHT_TRAPS = LightTrapModel()
 
 
 def trap_stations(layout: RegionLayout) -> pd.DataFrame:
@@ -108,7 +112,7 @@ def simulate_light_traps(
     last_day: dt.date,
     rng: np.random.Generator,
     *,
-    model: LightTrapModel = LightTrapModel(),
+    model: LightTrapModel = LIGHT_TRAPS,
 ) -> pd.DataFrame:
     """Nightly catches ``station_id``, ``district``, ``date``, ``bph_count`` (int64 ≥ 0).
 

@@ -1,9 +1,12 @@
 """Generate the demo region: the entry point of the simulator.
 
-Order of simulation: landscape → crop calendars → weather → epidemics (day by day) → surveys and
-truth → imagery (clouds linked to that day's weather, canopy damage from the epidemic). Every
-random draw comes from a named stream seeded by ``(seed, stream)``, and each scene has its own
-stream, so the output does not depend on how scenes are spread over worker processes.
+Order of simulation: landscape → crop calendars → weather → BPH immigration waves → epidemics
+(day by day) → surveys, truth and light-trap catches (the same immigration waves) → imagery
+(clouds linked to that day's weather, canopy damage from the epidemic). Every random draw comes
+from a named stream seeded by ``(seed, stream)``, and each scene has its own stream, so the
+output does not depend on how scenes are spread over worker processes. The immigration waves
+are the first draw of the ``epidemic`` stream; the light traps have a stream of their own, so
+adding them changed no other file.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from pestcast.simulator.epidemic import (
     ParcelTraits,
     PestOutcome,
     damage_index,
+    light_trap_waves,
     simulate_epidemics,
 )
 from pestcast.simulator.geometry import COMMUNES, RegionLayout, build_region_layout
 from pestcast.simulator.imagery import SceneResult, SceneSpec, render_context, write_scenes
+from pestcast.simulator.light_traps import simulate_light_traps, trap_stations
 from pestcast.simulator.settings import SIMULATOR_VERSION, SPINUP_DAYS, DemoSettings
 from pestcast.simulator.stac_catalog import (
     COLLECTION_ID,
@@ -56,6 +61,7 @@ __all__ = [
     "DemoWorld",
     "demo_region_is_current",
     "generate_demo_region",
+    "light_trap_tables",
     "simulate_world",
     "survey_shares",
     "truth_table",
@@ -71,6 +77,8 @@ REGION_FILES = {
     "weather": "weather.parquet",
     "surveys": "surveys.parquet",
     "truth": "truth.parquet",
+    "light_traps": "light_traps.parquet",
+    "light_trap_stations": "light_trap_stations.csv",
 }
 _STREAMS = {
     "geometry": 1,
@@ -82,6 +90,7 @@ _STREAMS = {
     "texture": 7,
     "scene_plans": 8,
     "scene_pixels": 9,
+    "light_traps": 10,
 }
 ACQUISITION_TIME_UTC = dt.time(3, 26, 1)
 
@@ -103,6 +112,8 @@ class DemoWorld:
     parcel_state: CropState
     """Crop stage of the registered parcels on every simulated day."""
     epidemics: dict[str, PestOutcome]
+    immigration: npt.NDArray[np.float64]
+    """Daily BPH immigration series 0–1 (light-trap waves) shared by the epidemic and the traps."""
     damage: npt.NDArray[np.float32]
     """(day, parcel) canopy damage 0–0.5."""
 
@@ -137,7 +148,9 @@ def simulate_world(settings: DemoSettings) -> DemoWorld:
         commune=layout.parcel_commune,
         centroids=shapely.get_coordinates(shapely.centroid(layout.parcels.geometry.to_numpy())),
     )
-    epidemics = simulate_epidemics(state, weather, traits, _stream(seed, "epidemic"))
+    epidemic_rng = _stream(seed, "epidemic")
+    immigration = light_trap_waves(n_days, epidemic_rng)
+    epidemics = simulate_epidemics(state, weather, traits, epidemic_rng, immigration=immigration)
     return DemoWorld(
         settings=settings,
         layout=layout,
@@ -146,6 +159,7 @@ def simulate_world(settings: DemoSettings) -> DemoWorld:
         vigour=vigour,
         parcel_state=state,
         epidemics=epidemics,
+        immigration=immigration,
         damage=damage_index(epidemics, state.days_since_sowing),
     )
 
@@ -177,9 +191,10 @@ def generate_demo_region(
     write_parquet_table(
         out_dir / REGION_FILES["truth"], truth_table(world), float_columns=("p_true",)
     )
-    report("demo region: parcels, weather, surveys and truth written")
+    traps = _write_light_traps(out_dir, world)
+    report("demo region: parcels, weather, surveys, truth and light traps written")
     facts = _write_imagery(out_dir, world, max_workers=max_workers, progress=report)
-    manifest = _manifest(world, surveys, facts)
+    manifest = _manifest(world, surveys, facts, traps)
     path = out_dir / MANIFEST_NAME
     write_text_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False))
     report(f"demo region: complete in {out_dir}")
@@ -251,6 +266,27 @@ def _surveys(world: DemoWorld) -> pd.DataFrame:
         survey_fraction=settings.survey_fraction,
         rng=_stream(settings.seed, "surveys"),
     )
+
+
+def light_trap_tables(world: DemoWorld) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stations, nightly catches) from the spin-up's first day to ``settings.end``."""
+    stations = trap_stations(world.layout)
+    catches = simulate_light_traps(
+        stations,
+        world.immigration,
+        world.weather,
+        world.settings.end,
+        _stream(world.settings.seed, "light_traps"),
+    )
+    return stations, catches
+
+
+def _write_light_traps(out_dir: Path, world: DemoWorld) -> pd.DataFrame:
+    stations, catches = light_trap_tables(world)
+    write_parquet(out_dir / REGION_FILES["light_traps"], catches)
+    csv = stations.to_csv(index=False, lineterminator="\n")
+    write_text_atomic(out_dir / REGION_FILES["light_trap_stations"], csv)
+    return catches
 
 
 def truth_table(world: DemoWorld) -> pa.Table:
@@ -372,7 +408,9 @@ def survey_shares(surveys: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _manifest(world: DemoWorld, surveys: pd.DataFrame, facts: list[ItemFacts]) -> dict[str, Any]:
+def _manifest(
+    world: DemoWorld, surveys: pd.DataFrame, facts: list[ItemFacts], traps: pd.DataFrame
+) -> dict[str, Any]:
     shares = survey_shares(surveys)
     cloud = pd.Series(
         [f.cloud_cover_pct / 100.0 for f in facts],
@@ -390,6 +428,8 @@ def _manifest(world: DemoWorld, surveys: pd.DataFrame, facts: list[ItemFacts]) -
             "fields_rendered": world.layout.n_fields,
             "scenes": len(facts),
             "survey_rows": len(surveys),
+            "light_trap_stations": int(traps["station_id"].nunique()),
+            "light_trap_rows": len(traps),
         },
         "grid": {
             "crs": "EPSG:32648",
