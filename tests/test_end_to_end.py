@@ -56,6 +56,10 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         raw["sources"][name]["path"] = str(data / file)
     raw["sources"]["feedback"]["path"] = str(root / "feedback.parquet")
+    raw["sources"]["light_traps"] = {
+        "path": str(data / "light_traps.parquet"),
+        "stations": str(data / "light_trap_stations.csv"),
+    }
     raw["imagery"].update(start="2023-06-01", end="2024-09-30")
     raw["model"]["num_boost_round"] = 150
     raw["paths"] = {"work_dir": str(root / "work"), "output_dir": str(root / "outputs")}
@@ -289,6 +293,17 @@ def test_the_publication_holds_a_scouting_list_per_commune(
     assert (per_commune["min"] == 1).all()
     assert (per_commune["max"] == per_commune["count"]).all()
     assert pyogrio.read_info(folder / "scouting.geojson")["features"] == len(scouting)
+
+
+def test_sowing_windows_are_proposed_per_district(
+    small_config_path: Path, small_config: PestcastConfig
+) -> None:
+    result = CliRunner().invoke(app, ["sowing-windows", "--config", str(small_config_path)])
+    assert result.exit_code == 0, result.output
+    csv_path = Path(result.output.splitlines()[0])
+    windows = pd.read_csv(csv_path, encoding="utf-8-sig")
+    assert len(windows) == 2  # the simulated region's two districts
+    assert windows.iloc[:, 2].notna().all()  # a window start for each
 
 
 def test_officers_checks_count_in_the_next_feature_table(
