@@ -235,6 +235,52 @@ def feedback(
     )
 
 
+@app.command()
+def bulletin(
+    config: ConfigOption = DEFAULT_CONFIG,
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="Forecast date; default: latest."),
+    ] = None,
+) -> None:
+    """The weekly bulletin of a publication: tables (CSV, XLSX), printable HTML and PDF."""
+    from pestcast.flows.bulletin import render_pdf, write_bulletin
+    from pestcast.flows.layout import RunLayout
+    from pestcast.flows.tables import read_parcels
+    from pestcast.flows.tasks import configured_surveys
+
+    try:
+        settings = load_config(config)
+        layout = RunLayout.from_config(settings)
+        folder = layout.forecast_dir(date.date()) if date else layout.latest_forecast.resolve()
+        day = dt.date.fromisoformat(folder.name)
+        parcels = settings.sources.parcels
+        table = read_parcels(parcels.path, layer=parcels.layer, crs=settings.region.crs)
+        out = layout.output_dir / "bulletins" / day.isoformat()
+        written = write_bulletin(
+            folder / "risk_map.geojson",
+            out,
+            surveys=configured_surveys(settings, table["parcel_id"]),
+            parcels=table,
+            previous=_earlier_maps(layout, day, weeks=(1,)),
+            same_week_earlier=_earlier_maps(layout, day, weeks=(52, 104)),
+            region_name=settings.region.name,
+        )
+    except (PestcastError, ValueError) as error:
+        raise _fail("bulletin", PestcastError(str(error))) from None
+    typer.echo("\n".join(str(path) for path in written))
+    try:
+        typer.echo(render_pdf(written[-1], out / "bulletin.pdf"))
+    except PestcastError as error:
+        typer.secho(f"PDF not written: {error}", fg=typer.colors.YELLOW, err=True)
+
+
+def _earlier_maps(layout: Any, day: dt.date, *, weeks: tuple[int, ...]) -> list[Path]:
+    """Published risk maps ``weeks`` weeks before ``day`` that exist."""
+    maps = [layout.forecast_dir(day - dt.timedelta(weeks=n)) / "risk_map.geojson" for n in weeks]
+    return [path for path in maps if path.is_file()]
+
+
 @app.command(name="sowing-windows")
 def sowing_windows(
     config: ConfigOption = DEFAULT_CONFIG,

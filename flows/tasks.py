@@ -68,6 +68,7 @@ __all__ = [
     "PublishedRiskMap",
     "build_features",
     "configured_feature_table",
+    "configured_surveys",
     "find_scenes",
     "load_parcels",
     "observe_scene_block",
@@ -247,13 +248,7 @@ def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame)
     """The feature table of the config's parcels, weather and surveys and these observations."""
     parcels = _configured_parcels(config)
     weather = read_weather(config.sources.weather.path)
-    surveys = read_surveys(
-        config.sources.surveys.path, known_parcels=parcels["parcel_id"], pests=config.model.pests
-    )
-    feedback = config.sources.feedback
-    if feedback is not None and feedback.path.exists():
-        checks = read_store(feedback.path)
-        surveys = pd.concat([surveys, checks[checks["pest"].isin(config.model.pests)]])
+    surveys = configured_surveys(config, parcels["parcel_id"])
     centroids = parcels.geometry.centroid
     parcel_table = pd.DataFrame(
         {
@@ -279,6 +274,18 @@ def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame)
         settings=config.features.settings(),
         timezone=config.region.timezone,
     )
+
+
+def configured_surveys(config: PestcastConfig, known_parcels: pd.Series) -> pd.DataFrame:
+    """The survey file's records of the modelled pests, plus officers' checks if there are any."""
+    surveys = read_surveys(
+        config.sources.surveys.path, known_parcels=known_parcels, pests=config.model.pests
+    )
+    feedback = config.sources.feedback
+    if feedback is not None and feedback.path.exists():
+        checks = read_store(feedback.path)
+        surveys = pd.concat([surveys, checks[checks["pest"].isin(config.model.pests)]])
+    return surveys
 
 
 def _last_weather_day(weather: pd.DataFrame) -> dt.date:

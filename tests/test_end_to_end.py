@@ -295,6 +295,18 @@ def test_the_publication_holds_a_scouting_list_per_commune(
     assert pyogrio.read_info(folder / "scouting.geojson")["features"] == len(scouting)
 
 
+def test_the_weekly_bulletin_is_written_and_printed(
+    demo_run: dict[str, Any], small_config_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["bulletin", "--config", str(small_config_path)])
+    assert result.exit_code == 0, result.output
+    pdf = Path(result.output.splitlines()[-1])
+    assert pdf.name == "bulletin.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    tables = pd.read_csv(pdf.parent / "bulletin_bph.csv", encoding="utf-8-sig")
+    assert tables.iloc[-1, 0].startswith("Tổng cộng")
+
+
 def test_sowing_windows_are_proposed_per_district(
     small_config_path: Path, small_config: PestcastConfig
 ) -> None:
