@@ -24,11 +24,11 @@ EDITABLE := --config-settings editable_mode=strict
 export PYTHONWARNINGS ?= ignore:Editable installation
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt $(PACKAGE_DIRS)
-	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e ".[pdf]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(EDITABLE) -e ".[pdf,dev]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -149,12 +149,15 @@ def demo(
     parcels: ParcelsOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Simulate the demo region if needed, then fetch, build features, train and forecast."""
+    """Simulate the demo region if needed, run every stage, then the week's bulletin and the
+    escape sowing windows."""
     try:
         _simulate(data, n_parcels=parcels, seed=seed)
     except PestcastError as error:
         raise _fail("demo", error) from None
     _run("run", config, command="demo")
+    bulletin(config=config, date=None)
+    sowing_windows(config=config, as_of=None)
 
 
 @app.command()
