@@ -95,6 +95,8 @@ COLUMNS = (
     "pest_name_vi",
     "horizon_days",
     "risk",
+    "risk_low",
+    "risk_high",
     "risk_class",
     "risk_class_vi",
     "reasons_en",
@@ -115,6 +117,8 @@ SHAPEFILE_FIELDS = {
     "pest_name_vi": "pest_vi",
     "horizon_days": "horizon_d",
     "risk": "risk",
+    "risk_low": "risk_low",
+    "risk_high": "risk_high",
     "risk_class": "class",
     "risk_class_vi": "class_vi",
     "reasons_en": "reasons_en",
@@ -148,7 +152,7 @@ _MAP_COLUMNS = (
     "last_clear_obs_date",
 )
 _PER_KEY = ("class_{}", "class_vi_{}", "reasons_{}", "reasons_vi_{}")
-_RISK_PROPERTY = re.compile(r"^risk_(?P<pest>.+)_h(?P<horizon>\d+)$")
+_RISK_PROPERTY = re.compile(r"^risk_(?!low_|high_)(?P<pest>.+)_h(?P<horizon>\d+)$")
 _WGS84 = "EPSG:4326"
 _GDAL_ERRORS = (
     pyogrio.errors.CRSError,
@@ -332,6 +336,13 @@ def _warning_rows(parcels: gpd.GeoDataFrame, source: Path) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows.loc[order.index], geometry="geometry", crs=_WGS84)
 
 
+def _optional_number(parcels: pd.DataFrame, column: str) -> pd.Series:
+    """A numeric property that older risk maps lack (NaN then)."""
+    if column not in parcels:
+        return pd.Series(np.nan, index=parcels.index)
+    return pd.to_numeric(parcels[column]).astype(np.float64)
+
+
 def _rows_of(parcels: pd.DataFrame, pest: str, horizon: int, source: Path) -> pd.DataFrame:
     key = f"{pest}_h{horizon}"
     classes = parcels[f"class_{key}"].astype(object)
@@ -345,6 +356,8 @@ def _rows_of(parcels: pd.DataFrame, pest: str, horizon: int, source: Path) -> pd
             "pest_name_vi": name_vi,
             "horizon_days": np.int32(horizon),  # LIBKML writes 64-bit integers as text
             "risk": pd.to_numeric(parcels[f"risk_{key}"]).astype(np.float64),
+            "risk_low": _optional_number(parcels, f"risk_low_{key}"),
+            "risk_high": _optional_number(parcels, f"risk_high_{key}"),
             "risk_class": classes,
             "risk_class_vi": parcels[f"class_vi_{key}"].fillna(""),
             "reasons_en": parcels[f"reasons_{key}"].fillna(""),
@@ -653,6 +666,8 @@ _HEADERS: dict[str, tuple[str, str, int]] = {
     "pest_name_vi": ("Pest (Vietnamese)", "Dịch hại", 12),
     "horizon_days": ("Horizon (days)", "Thời hạn (ngày)", 9),
     "risk": ("Risk (0–1)", "Nguy cơ (0–1)", 9),
+    "risk_low": ("Came true, at least", "Tỷ lệ đúng, thấp nhất", 10),
+    "risk_high": ("Came true, at most", "Tỷ lệ đúng, cao nhất", 10),
     "risk_class": ("Risk class", "Mức nguy cơ (tiếng Anh)", 11),
     "risk_class_vi": ("Risk class (Vietnamese)", "Mức nguy cơ", 15),
     "reasons_en": ("Reasons", "Lý do (tiếng Anh)", 60),
@@ -663,7 +678,14 @@ _HEADERS: dict[str, tuple[str, str, int]] = {
     "lon": ("Longitude (WGS 84)", "Kinh độ", 11),
 }
 """XLSX column → (English header, Vietnamese header, width in characters)."""
-_NUMBER_FORMATS = {"area_ha": "0.00", "risk": "0.00", "lat": "0.000000", "lon": "0.000000"}
+_NUMBER_FORMATS = {
+    "area_ha": "0.00",
+    "risk": "0.00",
+    "risk_low": "0.00",
+    "risk_high": "0.00",
+    "lat": "0.000000",
+    "lon": "0.000000",
+}
 _HEADER_FILL = PatternFill(fill_type="solid", fgColor="FFE0E0E0")
 _DARK_CLASSES = frozenset({"high"})
 """Classes whose colour needs white text."""

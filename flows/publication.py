@@ -37,6 +37,7 @@ from pestcast.models import (
     classify_risk,
     predict_risk,
     risk_drivers,
+    risk_interval,
 )
 
 __all__ = [
@@ -77,8 +78,9 @@ def parcel_warnings(
 ) -> pd.DataFrame:
     """One row per parcel of one forecast date: risk, class and reasons per pest and horizon.
 
-    Columns ``risk_<p>_h<h>`` (NaN without data), ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``,
-    ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``, after ``parcel_id``.
+    Columns ``risk_<p>_h<h>`` with ``risk_low_…``/``risk_high_…`` (NaN without data),
+    ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``, ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``,
+    after ``parcel_id``.
     """
     columns: dict[str, Any] = {"parcel_id": rows["parcel_id"].to_numpy()}
     for (pest, horizon), model in models.items():
@@ -87,7 +89,10 @@ def parcel_warnings(
         classes = classify_risk(risk, rule, has_data=has_data)
         said = _reasons(rows, model, has_data)
         key = f"{pest}_h{horizon}"
+        low, high = risk_interval(model, risk)
         columns[f"risk_{key}"] = np.where(has_data, np.round(risk, 4), np.nan)
+        columns[f"risk_low_{key}"] = np.where(has_data, np.round(low, 3), np.nan)
+        columns[f"risk_high_{key}"] = np.where(has_data, np.round(high, 3), np.nan)
         columns[f"class_{key}"] = classes
         columns[f"class_vi_{key}"] = [CLASS_NAMES_VI[name] for name in classes]
         columns[f"reasons_{key}"] = [reason.en for reason in said]

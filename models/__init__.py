@@ -15,6 +15,7 @@ from pestcast.models.predict import (
     feature_matrix,
     predict_risk,
     risk_drivers,
+    risk_interval,
 )
 from pestcast.models.registry import (
     held_out_path,
@@ -60,6 +61,7 @@ __all__ = [
     "read_model_card",
     "reliability_table",
     "risk_drivers",
+    "risk_interval",
     "save_risk_model",
     "season_split",
     "season_type",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy.stats import binomtest
 
 from pestcast.core.errors import ConfigError, ModelError
 from pestcast.models.spec import TrainedRiskModel
@@ -21,6 +22,7 @@ __all__ = [
     "feature_matrix",
     "predict_risk",
     "risk_drivers",
+    "risk_interval",
 ]
 
 RISK_CLASSES = ("high", "medium", "low", "no_data")
@@ -123,6 +125,28 @@ def classify_risk(
     classes[eligible & ((lift >= rule.high_lift) | (values >= rule.high_risk))] = "high"
     classes[~known] = NO_DATA
     return classes
+
+
+def risk_interval(
+    model: TrainedRiskModel, risk: npt.ArrayLike, *, confidence: float = 0.9
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """How sure the model is: for each risk, the Wilson ``confidence`` interval of the rate at
+    which forecasts in the same reliability bin came true on the held-out season.
+
+    A risk in a bin with few held-out forecasts gets a wide interval; a bin with none gets
+    (0, 1). The bins are the model card's reliability table.
+    """
+    values = np.asarray(risk, dtype=np.float64)
+    bins = model.card.metrics.model.reliability
+    upper_edges = np.asarray([row.upper for row in bins[:-1]])
+    lows, highs = np.zeros(len(bins)), np.ones(len(bins))
+    for index, row in enumerate(bins):
+        if row.n and row.observed_rate is not None:
+            hits = round(row.observed_rate * row.n)
+            found = binomtest(hits, row.n).proportion_ci(confidence, method="wilson")
+            lows[index], highs[index] = found.low, found.high
+    which = np.searchsorted(upper_edges, values, side="left")  # as the reliability table bins
+    return lows[which], highs[which]
 
 
 def risk_drivers(

@@ -29,6 +29,8 @@
       area: "Area",
       risk: "Risk",
       riskHint: (pest, h) => `Chance of finding ${pest} at light or worse within ${h} days`,
+      sure: "How sure",
+      sureText: (low, high) => `forecasts like this came true ${low}–${high} of the time`,
       class: "Class",
       reasons: "Reasons",
       noReasons: "none given",
@@ -59,6 +61,8 @@
       area: "Diện tích",
       risk: "Nguy cơ",
       riskHint: (pest, h) => `Xác suất phát hiện ${pest} từ mức nhẹ trở lên trong ${h} ngày tới`,
+      sure: "Độ tin cậy",
+      sureText: (low, high) => `dự báo tương tự đã đúng ${low}–${high} số lần`,
       class: "Mức nguy cơ",
       reasons: "Lý do",
       noReasons: "không có",
@@ -143,6 +147,13 @@
     return numberFormat({ style: "percent", maximumFractionDigits: 0 }).format(risk);
   }
 
+  function formatSure(p) {
+    const low = p[prop("risk_low")];
+    const high = p[prop("risk_high")];
+    if (low === null || low === undefined || high === null || high === undefined) return text().notAvailable;
+    return text().sureText(formatRisk(low), formatRisk(high));
+  }
+
   function formatArea(hectares) {
     if (hectares === null || hectares === undefined) return text().notAvailable;
     return `${numberFormat({ maximumFractionDigits: 2 }).format(hectares)} ha`;
@@ -173,7 +184,7 @@
     const p = feature.properties;
     const t = text();
     const rows = [
-      [t.risk, formatRisk(p[prop("risk")])], [t.class, classBadge(feature)],
+      [t.risk, formatRisk(p[prop("risk")])], [t.sure, formatSure(p)], [t.class, classBadge(feature)],
       [t.reasons, reasonList(p)], [t.commune, p.commune], [t.district, p.district],
       [t.area, formatArea(p.area_ha)], [t.lastClear, formatLastClear(p)],
       [t.modelVersion, p.model_version], [t.forecastDate, p.forecast_date],

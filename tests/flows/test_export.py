@@ -46,7 +46,8 @@ SUFFIX = {
     "shp": ".zip",
     "xlsx": ".xlsx",
 }
-TEXT = [c for c in COLUMNS if c not in ("area_ha", "horizon_days", "risk")]
+NUMBERS = ("area_ha", "horizon_days", "risk", "risk_low", "risk_high")
+TEXT = [c for c in COLUMNS if c not in NUMBERS]
 KML = "{http://www.opengis.net/kml/2.2}"
 OUTLINES = {"high": "#7F0000", "medium": "#8C4500", "low": "#5B7F3A", "no_data": "#555555"}
 
@@ -93,6 +94,8 @@ def parcel_record(rng: np.random.Generator, i: int, centre: tuple[float, float])
             key, risk = f"{pest}_h{horizon}", risk_of(rng, i, pest, horizon)
             known = risk is not None
             record[f"risk_{key}"] = risk
+            record[f"risk_low_{key}"] = None if risk is None else round(risk / 2, 3)
+            record[f"risk_high_{key}"] = None if risk is None else round((1 + risk) / 2, 3)
             record[f"class_{key}"] = classify(risk)
             record[f"class_vi_{key}"] = CLASS_VI[classify(risk)]
             record[f"reasons_{key}"] = f"{i} humid days in a row; NDVI 0.8{i % 10}" if known else ""
@@ -133,6 +136,8 @@ def expected(source: gpd.GeoDataFrame) -> pd.DataFrame:
                         "pest_name_vi": PESTS[pest][1],
                         "horizon_days": horizon,
                         "risk": math.nan if risk is None else risk,
+                        "risk_low": _number(record[f"risk_low_{key}"]),
+                        "risk_high": _number(record[f"risk_high_{key}"]),
                         "risk_class": record[f"class_{key}"],
                         "risk_class_vi": record[f"class_vi_{key}"],
                         "reasons_en": record[f"reasons_{key}"],
@@ -150,11 +155,16 @@ def expected(source: gpd.GeoDataFrame) -> pd.DataFrame:
     return comparable(pd.DataFrame(rows))
 
 
+def _number(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(frame[list(COLUMNS)]).reset_index(drop=True)
     for name in TEXT:
         table[name] = [v if isinstance(v, str) else "" for v in table[name]]
-    table["risk"] = pd.to_numeric(table["risk"].replace("", np.nan)).astype(float)
+    for name in ("risk", "risk_low", "risk_high"):
+        table[name] = pd.to_numeric(table[name].replace("", np.nan)).astype(float)
     table["area_ha"] = pd.to_numeric(table["area_ha"]).astype(float)
     table["horizon_days"] = pd.to_numeric(table["horizon_days"]).astype(int)
     return table.astype(dict.fromkeys(TEXT, object))
@@ -308,13 +318,19 @@ def test_xlsx_has_bilingual_frozen_headers_and_coloured_classes(
     headers = [[c.value for c in row] for row in sheet.iter_rows(max_row=2)]
     assert headers[0][:2] == ["Parcel", "Commune"]
     assert headers[1][:2] == ["Mã thửa", "Xã"]
-    assert headers[0][10:12] == ["Risk class", "Risk class (Vietnamese)"]
-    assert headers[1][11] == "Mức nguy cơ"
+    assert headers[0][9:14] == [
+        "Risk (0–1)",
+        "Came true, at least",
+        "Came true, at most",
+        "Risk class",
+        "Risk class (Vietnamese)",
+    ]
+    assert headers[1][13] == "Mức nguy cơ"
     assert sheet.freeze_panes == "B3"
-    assert sheet.auto_filter.ref == f"A2:R{80 + 2}"
+    assert sheet.auto_filter.ref == f"A2:T{80 + 2}"
     for row in sheet.iter_rows(min_row=3):
-        colour = CLASS_COLOURS[str(row[10].value)][1:]
-        assert row[10].fill.fgColor.rgb == row[11].fill.fgColor.rgb == f"FF{colour}"
+        colour = CLASS_COLOURS[str(row[12].value)][1:]
+        assert row[12].fill.fgColor.rgb == row[13].fill.fgColor.rgb == f"FF{colour}"
     assert isinstance(back["risk"].dropna().iloc[0], float)
     about = [[c.value for c in row] for row in book["About – Thông tin"].iter_rows()]
     assert about[0] == ["Risk map", "Bản đồ nguy cơ", str(risk_map)]

@@ -110,6 +110,8 @@ def risk_map_table(
     for key, risk in risks.items():
         classes = classify(risk)
         table[f"risk_{key}"] = np.round(risk, 4)
+        table[f"risk_low_{key}"] = np.round(risk / 2, 3)
+        table[f"risk_high_{key}"] = np.round((1 + risk) / 2, 3)
         table[f"class_{key}"] = classes
         table[f"class_vi_{key}"] = [CLASS_VI[c] for c in classes]
         table[f"reasons_{key}"], table[f"reasons_vi_{key}"] = reasons_for(
@@ -297,6 +299,7 @@ def test_a_click_shows_the_parcels_risk_class_and_reasons(opened: OpenedPage) ->
     assert f"Parcel {KNOWN}" in text
     assert "brown planthopper · next 7 days" in text
     assert "Risk\n73%" in text
+    assert "How sure\nforecasts like this came true 37%–87% of the time" in text  # 0.365, 0.867
     assert "Class\nhigh" in text
     assert "Area\n1.25 ha" in text
     assert "brown planthoppers in surveys nearby (12 per m²)\nwarm, humid nights" in text
@@ -356,7 +359,9 @@ def test_another_pest_and_horizon_redraw_their_own_classes(
     click_parcel(opened, parcel)
     expected = table.set_index("parcel_id").loc[parcel, "risk_blast_h14"]
     assert "rice blast · next 14 days" in popup(opened)
-    assert f"Risk\n{round(expected * 100)}%\nClass\nmedium" in popup(opened)
+    shown = popup(opened)
+    assert f"Risk\n{round(expected * 100)}%\nHow sure\n" in shown
+    assert "\nClass\nmedium" in shown
 
 
 def test_the_commune_summary_counts_parcels_and_hectares_per_class(

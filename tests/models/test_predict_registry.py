@@ -19,6 +19,7 @@ from pestcast.models import (
     load_risk_model,
     predict_risk,
     risk_drivers,
+    risk_interval,
     save_risk_model,
 )
 from tests.models.conftest import spec
@@ -182,3 +183,16 @@ def test_an_edited_card_is_refused_naming_the_key(
     card_path.write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelError, match=says):
         load_risk_model(tmp_path, "bph", 14)
+
+
+def test_the_interval_is_the_held_out_hit_rate_of_similar_forecasts(
+    model: TrainedRiskModel,
+) -> None:
+    bins = model.card.metrics.model.reliability
+    busiest = max(range(len(bins)), key=lambda i: bins[i].n)
+    middle = (bins[busiest].lower + bins[busiest].upper) / 2
+    low, high = risk_interval(model, [middle, 0.999])
+    assert low[0] <= (bins[busiest].observed_rate or 0) <= high[0]
+    assert high[0] - low[0] < 0.2  # many held-out forecasts: a narrow interval
+    if bins[-1].n == 0:
+        assert (low[1], high[1]) == (0.0, 1.0)  # none: nothing is known
