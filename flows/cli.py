@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -260,15 +261,18 @@ def bulletin(
         parcels = settings.sources.parcels
         table = read_parcels(parcels.path, layer=parcels.layer, crs=settings.region.crs)
         out = layout.output_dir / "bulletins" / day.isoformat()
-        written = write_bulletin(
-            folder / "risk_map.geojson",
-            out,
-            surveys=configured_surveys(settings, table["parcel_id"]),
-            parcels=table,
-            previous=_earlier_maps(layout, day, weeks=(1,)),
-            same_week_earlier=_earlier_maps(layout, day, weeks=(52, 104)),
-            region_name=settings.region.name,
-        )
+        with tempfile.TemporaryDirectory() as scratch:
+            written = write_bulletin(
+                folder / "risk_map.geojson",
+                out,
+                surveys=configured_surveys(settings, table["parcel_id"]),
+                parcels=table,
+                previous=_earlier_maps(settings, day, weeks=(1,), scratch=Path(scratch)),
+                same_week_earlier=_earlier_maps(
+                    settings, day, weeks=(52, 104), scratch=Path(scratch)
+                ),
+                region_name=settings.region.name,
+            )
     except (PestcastError, ValueError) as error:
         raise _fail("bulletin", PestcastError(str(error))) from None
     typer.echo("\n".join(str(path) for path in written))
@@ -278,10 +282,28 @@ def bulletin(
         typer.secho(f"PDF not written: {error}", fg=typer.colors.YELLOW, err=True)
 
 
-def _earlier_maps(layout: Any, day: dt.date, *, weeks: tuple[int, ...]) -> list[Path]:
-    """Published risk maps ``weeks`` weeks before ``day`` that exist."""
-    maps = [layout.forecast_dir(day - dt.timedelta(weeks=n)) / "risk_map.geojson" for n in weeks]
-    return [path for path in maps if path.is_file()]
+def _earlier_maps(
+    settings: PestcastConfig, day: dt.date, *, weeks: tuple[int, ...], scratch: Path
+) -> list[Path]:
+    """Risk maps ``weeks`` weeks before ``day``: the published one, else the feature table's
+    rows of that date scored with the current models (written into ``scratch``)."""
+    import pandas as pd
+
+    from pestcast.flows.layout import RunLayout
+    from pestcast.flows.publish import write_geojson_rfc7946
+    from pestcast.flows.tasks import scored_risk_map
+
+    layout = RunLayout.from_config(settings)
+    table = pd.read_parquet(layout.feature_table) if layout.feature_table.is_file() else None
+    maps = []
+    for earlier in (day - dt.timedelta(weeks=n) for n in weeks):
+        published = layout.forecast_dir(earlier) / "risk_map.geojson"
+        if published.is_file():
+            maps.append(published)
+        elif table is not None and (table["forecast_date"] == pd.Timestamp(earlier)).any():
+            scored = scored_risk_map(settings, layout, table, pd.Timestamp(earlier))
+            maps.append(write_geojson_rfc7946(scored.risk_map, scratch / f"{earlier}.geojson"))
+    return maps
 
 
 @app.command(name="sowing-windows")

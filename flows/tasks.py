@@ -74,6 +74,7 @@ __all__ = [
     "observe_scene_block",
     "parcel_labels",
     "publish_risk_map",
+    "scored_risk_map",
     "train_risk_models",
     "write_observations",
 ]
@@ -367,20 +368,18 @@ def _metrics_line(model: TrainedRiskModel) -> str:
 
 
 @dataclass(frozen=True)
-class PublishedRiskMap:
-    """Where the risk map went and how many parcels fell in each class."""
+class ScoredRiskMap:
+    """One forecast date scored: the published table, its warnings and the models used."""
 
-    path: Path
-    """The dated ``risk_map.geojson``."""
-    class_counts: dict[str, dict[str, int]]
-    """``<pest>_h<h>`` → risk class → number of parcels."""
+    risk_map: gpd.GeoDataFrame
+    warnings: pd.DataFrame
+    models: dict[tuple[str, int], TrainedRiskModel]
 
 
-@task(cache_policy=NO_CACHE)
-def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
-    """Score one forecast date and publish its folder (risk map, manifest) atomically."""
-    table = pd.read_parquet(_require_stage_output(layout.feature_table, "features"))
-    forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
+def scored_risk_map(
+    config: PestcastConfig, layout: RunLayout, table: pd.DataFrame, forecast_date: pd.Timestamp
+) -> ScoredRiskMap:
+    """Score the feature table's rows of ``forecast_date`` with the latest models."""
     rows = table[table["forecast_date"] == forecast_date].reset_index(drop=True)
     if rows.empty:
         raise PestcastError(
@@ -400,6 +399,26 @@ def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRisk
         max_image_age_days=config.forecast.no_data_after_days,
     )
     risk_map = risk_map_table(_configured_parcels(config), rows, warnings, models)
+    return ScoredRiskMap(risk_map=risk_map, warnings=warnings, models=models)
+
+
+@dataclass(frozen=True)
+class PublishedRiskMap:
+    """Where the risk map went and how many parcels fell in each class."""
+
+    path: Path
+    """The dated ``risk_map.geojson``."""
+    class_counts: dict[str, dict[str, int]]
+    """``<pest>_h<h>`` → risk class → number of parcels."""
+
+
+@task(cache_policy=NO_CACHE)
+def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
+    """Score one forecast date and publish its folder (risk map, manifest) atomically."""
+    table = pd.read_parquet(_require_stage_output(layout.feature_table, "features"))
+    forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
+    scored = scored_risk_map(config, layout, table, forecast_date)
+    risk_map, warnings, models = scored.risk_map, scored.warnings, scored.models
     dated_dir = layout.forecast_dir(forecast_date.date())
 
     def write(staging: Path) -> dict[str, Any]:

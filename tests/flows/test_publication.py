@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +125,35 @@ def test_reasons_are_short_sentences_with_the_parcels_values() -> None:
     )
     assert said.vi == "6 ngày ẩm liên tiếp; có rầy nâu gần đây (25 % ruộng lân cận được điều tra)"
     assert reason("last_severity_blast", 3.0).vi == "điều tra đạo ôn gần nhất: nhiễm nặng"
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from pestcast.flows.publication import publish_folder
+
+def write(staging):
+    (staging / "risk_map.geojson").write_text("two, half written", encoding="utf-8")
+    print("writing", flush=True)
+    time.sleep(60)
+    return {}
+
+publish_folder(Path(sys.argv[1]), write)
+"""
+
+
+def test_a_publication_killed_midway_leaves_the_previous_one_and_latest(tmp_path: Path) -> None:
+    target = tmp_path / "2024-12-30"
+    publish_folder(target, writer("one"))
+    (tmp_path / "latest").symlink_to(target.name)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert (tmp_path / "latest" / "risk_map.geojson").read_text(encoding="utf-8") == "one"
+    assert publish_folder(target, writer("two"))  # the next run cleans up and publishes
+    assert (tmp_path / "latest" / "risk_map.geojson").read_text(encoding="utf-8") == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2024-12-30", "latest"]
