@@ -11,7 +11,10 @@ import datetime as dt
 import sys
 import tempfile
 import time
+import traceback
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,14 +22,33 @@ from typing import Annotated, Any
 import typer
 
 from pestcast.core.errors import ConfigError, PestcastError
-from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
-from pestcast.flows.prefect_env import apply_prefect_defaults
+from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, PestcastWarning, load_config
+from pestcast.flows.prefect_env import apply_prefect_defaults, route_prefect_logs
 from pestcast.flows.summary import render_summary
 
 __all__ = ["app"]
 
 DEFAULT_DEMO_DATA = Path("data/demo")
 """Where ``pestcast demo`` simulates the region that ``config/demo.yaml`` reads."""
+LOG_FILE = Path("logs") / "pestcast.log"
+"""Prefect's run logs with their tracebacks, under the configured ``paths.work_dir``."""
+
+
+@dataclass
+class _Session:
+    """What one invocation of the command has chosen and shown so far."""
+
+    verbose: bool = False
+    log_file: Path | None = None
+    """Set once a flow runs: where its full log (tracebacks included) goes."""
+    warned: set[str] = field(default_factory=set)
+
+    def start(self, *, verbose: bool) -> None:
+        self.verbose, self.log_file = verbose, None
+        self.warned.clear()
+
+
+_SESSION = _Session()
 
 app = typer.Typer(
     help="Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys.",
@@ -69,29 +91,65 @@ def main(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show tracebacks on the terminal (flow runs always log them to "
+            "<paths.work_dir>/logs/pestcast.log).",
+        ),
+    ] = False,
 ) -> None:
     """Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys."""
+    _SESSION.start(verbose=verbose)
 
 
 def _fail(command: str, error: PestcastError) -> typer.Exit:
+    """Print the error's one clear line (after its traceback with --verbose); exit code 2."""
+    if _SESSION.verbose and _SESSION.log_file is None:  # a flow run has printed its own
+        typer.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
     typer.secho(f"pestcast {command}: {error}", fg=typer.colors.RED, err=True)
+    if _SESSION.log_file is not None and not _SESSION.verbose:
+        typer.echo(f"(full log: {_SESSION.log_file}; add --verbose to see it here)", err=True)
     return typer.Exit(code=2)
+
+
+def _load(config_path: Path) -> PestcastConfig:
+    """:func:`load_config`, printing each of its :class:`PestcastWarning` once, in yellow."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PestcastWarning)
+        config = load_config(config_path)
+    for warning in caught:
+        message = str(warning.message)
+        if not issubclass(warning.category, PestcastWarning):
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        elif message not in _SESSION.warned:
+            _SESSION.warned.add(message)
+            typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+    return config
 
 
 def _run(stage: str, config_path: Path, *, command: str | None = None) -> None:
     started = time.monotonic()
     try:
-        config = load_config(config_path)
-        summary = _flow(stage)(config)
+        config = _load(config_path)
+        summary = _flow(stage, config)(config)
     except PestcastError as error:
         raise _fail(command or stage, error) from None
     title = f"\npestcast {command or stage} · region {config.region.name}"
     typer.echo(render_summary(stage, f"{title} · {time.monotonic() - started:.0f} s", summary))
 
 
-def _flow(stage: str) -> Callable[[PestcastConfig], dict[str, Any]]:
+def _flow(stage: str, config: PestcastConfig) -> Callable[[PestcastConfig], dict[str, Any]]:
+    """The flow of ``stage``, with Prefect's logs going to the log file of ``config``."""
     apply_prefect_defaults()
     from pestcast.flows import pipeline
+
+    log_file = config.paths.work_dir / LOG_FILE
+    _SESSION.log_file = route_prefect_logs(log_file, verbose=_SESSION.verbose)
 
     flows: dict[str, Callable[[PestcastConfig], dict[str, Any]]] = {
         "run": pipeline.run_flow,
@@ -187,7 +245,8 @@ def export(
     from pestcast.flows.layout import RunLayout
 
     try:
-        layout = RunLayout.from_config(load_config(config))
+        _require_folder_of(out, option="--out")
+        layout = RunLayout.from_config(_load(config))
         folder = layout.forecast_dir(date.date()) if date else layout.latest_forecast
         summary = export_warnings(
             folder / "risk_map.geojson",
@@ -205,6 +264,18 @@ def export(
     typer.echo(f"{summary.rows:,} warnings of {summary.parcels:,} parcels → {summary.path}")
 
 
+def _require_folder_of(out: Path, *, option: str) -> None:
+    """Refuse an output file whose folder is missing: a typo should not create folders."""
+    folder = out.parent
+    if folder.is_dir():
+        return
+    state = "is a file" if folder.exists() else "does not exist"
+    raise ConfigError(
+        f"{option} {out}: the folder {folder} {state}; create the folder first or choose "
+        "another path"
+    )
+
+
 @app.command()
 def feedback(
     file: Annotated[Path, typer.Argument(help="Officers' checks: CSV or Parquet.")],
@@ -215,7 +286,7 @@ def feedback(
     from pestcast.flows.tables import read_parcels
 
     try:
-        settings = load_config(config)
+        settings = _load(config)
         if settings.sources.feedback is None:
             raise ConfigError(
                 f"{config} has no sources.feedback.path: set it to the file pestcast keeps "
@@ -254,7 +325,7 @@ def bulletin(
     from pestcast.flows.tasks import configured_surveys
 
     try:
-        settings = load_config(config)
+        settings = _load(config)
         layout = RunLayout.from_config(settings)
         folder = layout.forecast_dir(date.date()) if date else layout.latest_forecast.resolve()
         day = dt.date.fromisoformat(folder.name)
@@ -321,7 +392,7 @@ def sowing_windows(
     from pestcast.flows.tables import read_parcels
 
     try:
-        settings = load_config(config)
+        settings = _load(config)
         traps = settings.sources.light_traps
         if traps is None:
             raise ConfigError(f"{config} has no sources.light_traps; add the light-trap counts")

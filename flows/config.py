@@ -8,15 +8,21 @@ root when run through ``make``).
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pestcast.core.errors import ConfigError, DataError, ModelError
-from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, validate_scl_mask_classes
+from pestcast.features.cloud_mask import (
+    DEFAULT_SCL_MASK_CLASSES,
+    SCL_CLASS_NAMES,
+    validate_scl_mask_classes,
+)
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.flows.raster_read import check_projected_crs
 from pestcast.models import DEFAULT_RISK_CLASS_RULE, RiskClassRule, check_lightgbm_params
@@ -27,14 +33,22 @@ __all__ = [
     "ImageryConfig",
     "ModelConfig",
     "PestcastConfig",
+    "PestcastWarning",
     "RiskClassConfig",
     "ScoutingConfig",
+    "check_config_paths",
     "load_config",
 ]
 
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
 CLOUD_CLASSES = frozenset({8, 9})
+CANOPY_CLASSES = frozenset({4, 5})
+"""SCL vegetation and bare soil: a rice parcel is one or the other most of the season."""
+DATASET_FOLDER_SUFFIXES = frozenset({".gdb", ".parquet"})
+"""Sources that may be folders: an Esri file geodatabase, a partitioned Parquet dataset."""
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
 Pest = Literal["bph", "blast"]
 PESTS: tuple[Pest, ...] = ("bph", "blast")
@@ -80,6 +94,9 @@ class StacSourceConfig(_Strict):
     max_cloud_cover: Annotated[float, Field(ge=0, le=100)] | None = None
     default_processing_baseline: Annotated[str, Field(pattern=r"^\d{2}\.\d{2}$")] | None = None
     """Only for sources whose items lack ``s2:processing_baseline`` (e.g. ``"05.10"``)."""
+    allow_hrefs_outside_catalog: bool = False
+    """Let a local static catalog's items point at files outside its folder (off: a catalog
+    cannot make pestcast open arbitrary local files). Remote APIs may only give http(s)."""
 
     @field_validator("asset_keys")
     @classmethod
@@ -285,20 +302,228 @@ class PestcastConfig(_Strict):
         return self
 
 
-def load_config(path: Path) -> PestcastConfig:
-    """Read and validate a YAML config; a :class:`ConfigError` names the file and key at fault."""
+def load_config(path: Path, *, check_paths: bool = True) -> PestcastConfig:
+    """Read and validate a YAML config; a :class:`ConfigError` names the file and key at fault.
+
+    With ``check_paths`` (the default) every path in it is checked too (see
+    :func:`check_config_paths`); tests that build a config before its data exist pass False.
+    Suspicious but legal settings emit a :class:`PestcastWarning`.
+    """
+    raw = _read_yaml(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ConfigError(f"config file {path} does not exist; pass --config FILE") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings, got {type(raw).__name__}")
-    try:
-        return PestcastConfig.model_validate(raw)
+        config = PestcastConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_describe_errors(path, error)) from None
+    if check_paths:
+        check_config_paths(config, path)
+    _warn_about_suspicious_settings(config, path)
+    return config
+
+
+def check_config_paths(config: PestcastConfig, path: Path) -> None:
+    """Refuse, all at once, paths of ``config`` (read from ``path``) that a stage would trip on.
+
+    Sources must exist and be files (or ``.gdb``/``.parquet`` dataset folders); the STAC URL
+    too when it is a local catalog. The work, output and feedback folders may not exist yet,
+    but neither they nor any folder above them may be a file.
+    """
+    problems = [
+        f"  key '{key}': {problem}"
+        for key, problem in _path_problems(config)
+        if problem is not None
+    ]
+    if not problems:
+        return
+    header = (
+        f"{path}: {len(problems)} path(s) to fix (relative paths are resolved against the "
+        f"working directory {Path.cwd()})"
+    )
+    if path.resolve() == DEFAULT_CONFIG.resolve():
+        problems.append("  (the demo region's files are written by `pestcast demo`)")
+    raise ConfigError("\n".join([header, *problems]))
+
+
+class PestcastWarning(UserWarning):
+    """A setting or input that is legal but probably not what the user meant."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses duplicate keys and leaves dates to pydantic.
+
+    ``safe_load`` keeps the last of two equal keys silently, and its timestamp constructor
+    fails on ``2024-13-01`` with a bare ``ValueError`` that names no key; as a string the date
+    reaches pydantic, whose error names the key.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _refuse_duplicate_keys(node, ())
+        return super().construct_document(node)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:  # an explicit `!!timestamp 2024-13-01`
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value!r} is not a date ({error}); write YYYY-MM-DD",
+                node.start_mark,
+            ) from error
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_constructor(_TIMESTAMP_TAG, _ConfigLoader.construct_yaml_timestamp)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of the YAML file ``path``; every failure is a ConfigError."""
+    text = _read_text(path)
+    loader = _ConfigLoader(text)
+    loader.name = str(path)  # marks in PyYAML's messages then name the file
+    try:
+        raw = loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    finally:
+        loader.dispose()
+    if raw is None:
+        raise ConfigError(
+            f"{path} holds no settings; start from a copy of {DEFAULT_CONFIG} and edit it"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, got {type(raw).__name__}")
+    return raw
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ConfigError(
+            f"config path {path} is a folder; give the YAML file, e.g. {DEFAULT_CONFIG}"
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file {path} does not exist; pass --config FILE") from error
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text: byte 0x{data[error.start]:02x} at byte position "
+            f"{error.start} (line {line}) cannot be decoded; save the file as UTF-8"
+        ) from None
+
+
+def _refuse_duplicate_keys(node: yaml.Node, where: tuple[str, ...]) -> None:
+    """Walk the composed YAML tree; two equal keys in one mapping are an error naming both lines."""
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, (*where, str(index)))
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key, line = str(key_node.value), key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name}: key '{'.'.join((*where, key))}' is given twice, "
+                f"on line {seen[key]} and line {line}; YAML would silently keep only the last, "
+                "so delete one of them"
+            )
+        seen[key] = line
+        _refuse_duplicate_keys(value_node, (*where, key))
+
+
+def _path_problems(config: PestcastConfig) -> list[tuple[str, str | None]]:
+    """(key, problem or None) for every path in ``config``."""
+    sources = config.sources
+    checks = [
+        ("sources.parcels.path", _source_problem(sources.parcels.path)),
+        ("sources.weather.path", _source_problem(sources.weather.path)),
+        ("sources.surveys.path", _source_problem(sources.surveys.path)),
+        ("paths.work_dir", _folder_problem(config.paths.work_dir)),
+        ("paths.output_dir", _folder_problem(config.paths.output_dir)),
+    ]
+    catalog = _local_catalog(sources.stac.url)
+    if catalog is not None:
+        checks.append(("sources.stac.url", _source_problem(catalog, folders_allowed=False)))
+    if sources.light_traps is not None:
+        checks.append(("sources.light_traps.path", _source_problem(sources.light_traps.path)))
+        if sources.light_traps.stations is not None:
+            stations = sources.light_traps.stations
+            checks.append(("sources.light_traps.stations", _source_problem(stations)))
+    if sources.feedback is not None:
+        checks.append(("sources.feedback.path", _store_problem(sources.feedback.path)))
+    return checks
+
+
+def _source_problem(path: Path, *, folders_allowed: bool = True) -> str | None:
+    if path.is_file():
+        return None
+    if path.is_dir():
+        if folders_allowed and path.suffix.lower() in DATASET_FOLDER_SUFFIXES:
+            return None
+        return f"{path} is a folder; give the path of the file"
+    return f"{path} does not exist; fix the path (or create the file)"
+
+
+def _folder_problem(path: Path) -> str | None:
+    """A folder pestcast writes into: it may not exist yet, but it and its parents are no file."""
+    blocker = _file_in_the_way(path)
+    if blocker is None:
+        return None
+    if blocker == path:
+        return f"{path} is a file; give a folder path (it is created if missing)"
+    return f"{path} cannot be created: {blocker} is a file; fix the path or move that file"
+
+
+def _store_problem(path: Path) -> str | None:
+    """A file pestcast creates and appends to: no folder, and no file where its folder goes."""
+    if path.is_dir():
+        return f"{path} is a folder; give the path of the store file (e.g. feedback.parquet)"
+    blocker = _file_in_the_way(path.parent)
+    if blocker is None:
+        return None
+    return f"{path} cannot be created: {blocker} is a file; fix the path or move that file"
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The nearest existing of ``folder`` and its parents if it is not a folder, else None."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return None
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _local_catalog(url: str) -> Path | None:
+    """The file of a static STAC catalog, None for an http(s) STAC API."""
+    if urlparse(url).scheme in {"http", "https"}:
+        return None
+    return Path(url.removeprefix("file://"))
+
+
+def _warn_about_suspicious_settings(config: PestcastConfig, path: Path) -> None:
+    canopy = sorted(set(config.imagery.scl_mask_classes) & CANOPY_CLASSES)
+    if not canopy:
+        return
+    classes = "class" if len(canopy) == 1 else "classes"
+    names = " and ".join(f"{c} ({SCL_CLASS_NAMES[c]})" for c in canopy)
+    warnings.warn(
+        f"{path}: key 'imagery.scl_mask_classes' masks SCL {classes} {names}: most canopy "
+        "pixels of growing rice would vanish and parcels look cloudy all season; remove "
+        f"{' and '.join(map(str, canopy))} unless you mean it",
+        PestcastWarning,
+        stacklevel=3,
+    )
 
 
 def _describe_errors(path: Path, error: ValidationError) -> str:
@@ -308,6 +533,8 @@ def _describe_errors(path: Path, error: ValidationError) -> str:
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = f"unknown key; allowed here: {', '.join(_allowed_keys(problem['loc']))}"
+        elif problem["type"].startswith("date_"):
+            message = f"{message} (got {problem['input']!r}); write the date as YYYY-MM-DD"
         lines.append(f"  key '{key}': {message}")
     return "\n".join(lines)
 

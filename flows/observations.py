@@ -3,13 +3,16 @@
 A solar day may hold several STAC items (tile overlaps); ``read_solar_day`` mosaics them, the
 first valid pixel winning. The cache key covers everything the statistics depend on
 (item ids and hrefs, offsets, grid, parcel geometry, mask, buffer, indices), so a warm run reads
-the Parquet file instead of the rasters, and any change recomputes.
+the Parquet file instead of the rasters, and any change recomputes. A cache file that cannot be
+read or does not hold what this day's statistics hold (truncated, corrupt, other parcels) is
+reported as a warning, renamed to ``*.corrupt`` beside it and rebuilt from the rasters.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from pestcast.core.atomic import atomic_path
 from pestcast.features.indices import INDEX_BANDS
@@ -24,9 +28,17 @@ from pestcast.features.scene_stats import parcel_index_stats
 from pestcast.flows.raster_read import AnalysisGrid, read_solar_day
 from pestcast.flows.stac_search import SceneRef
 
-__all__ = ["ObservationSettings", "observation_cache_path", "observe_solar_day", "required_bands"]
+__all__ = [
+    "ObservationSettings",
+    "observation_cache_path",
+    "observe_solar_day",
+    "read_cached_observations",
+    "required_bands",
+]
 
 CACHE_FORMAT = 1
+LOGGER = logging.getLogger(__name__)
+LEADING_COLUMNS = ("parcel_id", "scene_id", "acquired_utc", "available_utc")
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,13 @@ def observe_solar_day(
     settings: ObservationSettings,
     cache_path: Path,
 ) -> pd.DataFrame:
-    """Read, mask and reduce one solar day to one row per parcel; cached at ``cache_path``."""
-    if cache_path.exists():
-        return pd.read_parquet(cache_path)
+    """Read, mask and reduce one solar day to one row per parcel; cached at ``cache_path``.
+
+    A cache file that fails :func:`read_cached_observations` is set aside and rebuilt.
+    """
+    cached = read_cached_observations(cache_path, parcel_ids, settings=settings)
+    if cached is not None:
+        return cached
     arrays = read_solar_day(scenes, grid, bands=required_bands(settings.indices))
     stats = parcel_index_stats(
         arrays.reflectance,
@@ -103,3 +119,52 @@ def observe_solar_day(
     with atomic_path(cache_path) as temporary:
         stats.to_parquet(temporary, index=False)
     return stats
+
+
+def read_cached_observations(
+    cache_path: Path, parcel_ids: Sequence[str], *, settings: ObservationSettings
+) -> pd.DataFrame | None:
+    """The cached statistics at ``cache_path``, or None if there are none or they are unusable.
+
+    Unusable (unreadable Parquet, missing columns, other parcels) files are logged as a warning
+    naming the file and renamed to ``<name>.corrupt`` so the next read rebuilds them.
+    """
+    if not cache_path.exists():
+        return None
+    try:
+        stats = pd.read_parquet(cache_path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        _set_aside(cache_path, f"cannot be read ({error})")
+        return None
+    problem = _cache_problem(stats, parcel_ids, settings)
+    if problem is not None:
+        _set_aside(cache_path, problem)
+        return None
+    return stats
+
+
+def _cache_problem(
+    stats: pd.DataFrame, parcel_ids: Sequence[str], settings: ObservationSettings
+) -> str | None:
+    expected = [*LEADING_COLUMNS, "n_valid_px", *(f"{i}_mean" for i in settings.indices)]
+    missing = [column for column in expected if column not in stats.columns]
+    if missing:
+        return f"lacks column(s) {', '.join(missing)}"
+    if stats["parcel_id"].astype(str).tolist() != [str(pid) for pid in parcel_ids]:
+        return (
+            f"holds {len(stats)} parcel rows that are not the {len(parcel_ids)} parcels asked for"
+        )
+    return None
+
+
+def _set_aside(cache_path: Path, problem: str) -> None:
+    """Rename a bad cache file to ``*.corrupt`` (never overwriting an earlier one)."""
+    target = cache_path.with_name(cache_path.name + ".corrupt")
+    number = 1
+    while target.exists():
+        number += 1
+        target = cache_path.with_name(f"{cache_path.name}.corrupt{number}")
+    cache_path.replace(target)
+    LOGGER.warning(
+        "observation cache %s %s; moved it to %s and rebuilding it", cache_path, problem, target
+    )

@@ -203,6 +203,14 @@ def check_projected_crs(crs: str, *, what: str) -> None:
 
 def _check_bands(scene: SceneRef, bands: Sequence[str]) -> None:
     missing = [band for band in bands if band not in scene.asset_hrefs]
+    lacking = {band: scene.missing_assets[band] for band in missing if band in scene.missing_assets}
+    if lacking:
+        assets = ", ".join(f"{key!r} (band {band!r})" for band, key in lacking.items())
+        raise SceneReadError(
+            f"item {scene.item_id} has no asset {assets}, though other items of the source "
+            "have it: the provider's item is incomplete; imagery.on_read_error: skip leaves this "
+            "scene out, raise stops here"
+        )
     if missing:
         raise SceneReadError(
             f"item {scene.item_id} has no asset for band(s) {missing} (it has "

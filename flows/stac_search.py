@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import pystac
@@ -80,6 +80,10 @@ class SceneRef:
     solar_day: dt.date
     """Calendar day in local mean solar time at the scene centre: items of one pass over tile
     overlaps share it and are mosaicked together."""
+    missing_assets: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
+    """Logical band → asset key this item lacks although other items of the search have it.
+    Such a scene is kept so that reading it fails with a ``SceneReadError`` naming the asset,
+    and ``imagery.on_read_error`` decides: ``skip`` leaves this scene out, ``raise`` stops."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +112,7 @@ def search_scenes(
     timeout_s: float = 30,
     max_retries: int = 3,
     retry_backoff_s: float = 0.5,
+    allow_hrefs_outside_catalog: bool = False,
 ) -> list[SceneRef]:
     """Scenes of ``collection`` over ``bbox_wgs84`` acquired from ``start`` to ``end`` (UTC days,
     both included), sorted by acquisition and unique.
@@ -120,20 +125,43 @@ def search_scenes(
     ``s2:processing_baseline``. Network: ``timeout_s`` per request, 5xx/429/timeouts retried
     ``max_retries`` times with exponential backoff starting at ``retry_backoff_s`` seconds.
     Several items on one solar day are all kept: see :func:`group_by_solar_day`.
+
+    Asset hrefs are checked before anything opens them: items of a remote source must point at
+    http(s) URLs (no ``file://``, relative paths or GDAL ``/vsi…`` prefixes); items of a local
+    static catalog at http(s) URLs or files under the catalog's folder, unless
+    ``allow_hrefs_outside_catalog``. An asset key no item has is a configuration error; an item
+    lacking an asset the others have is returned with :attr:`SceneRef.missing_assets`, so the
+    read policy (``imagery.on_read_error``) decides about that scene alone.
     """
     query = _make_query(collection, bbox_wgs84, start, end, max_cloud_cover)
     _check_asset_keys(asset_keys)
     if _is_http_url(source):
         io = _stac_api_io(timeout_s, max_retries, retry_backoff_s)
-        items = _items_from_url(source, query, io, max_retries)
+        items, from_api = _items_from_url(source, query, io, max_retries)
+        catalog_dir = None
     else:
+        from_api = False
         items = _items_from_static_catalog(source, query)
+        catalog_dir = None if allow_hrefs_outside_catalog else _catalog_dir(source)
     scenes = [
         scene_from_item(
-            item, asset_keys=asset_keys, default_processing_baseline=default_processing_baseline
+            item,
+            asset_keys=asset_keys,
+            default_processing_baseline=default_processing_baseline,
+            missing_assets="record",
         )
         for item in items
     ]
+    _require_every_asset_somewhere(scenes, items, asset_keys)
+    for item, scene in zip(items, scenes, strict=True):
+        raw = {
+            band: item.assets[key].href for band, key in asset_keys.items() if key in item.assets
+        }
+        # A search API's hrefs must be absolute as given; a static catalog's may be relative.
+        hrefs = raw if from_api else scene.asset_hrefs
+        _require_safe_hrefs(
+            scene.item_id, hrefs, source, remote=_is_http_url(source), catalog_dir=catalog_dir
+        )
     return _sorted_unique(scenes)
 
 
@@ -153,10 +181,15 @@ def scene_from_item(
     *,
     asset_keys: Mapping[str, str],
     default_processing_baseline: str | None = None,
+    missing_assets: Literal["raise", "record"] = "raise",
 ) -> SceneRef:
     """Turn one STAC item into a :class:`SceneRef`; raises SourceError naming the item if it
-    lacks an asset, a CRS, or any way to tell the BOA offset."""
+    lacks a CRS or any way to tell the BOA offset, and if it lacks an asset unless
+    ``missing_assets="record"`` (then listed in :attr:`SceneRef.missing_assets`)."""
     properties = item.properties
+    missing = {band: key for band, key in asset_keys.items() if key not in item.assets}
+    if missing and missing_assets == "raise":
+        raise _missing_asset_error(item, *next(iter(missing.items())))
     acquired = _acquired_utc(item)
     baseline = properties.get("s2:processing_baseline") or default_processing_baseline
     return SceneRef(
@@ -171,6 +204,7 @@ def scene_from_item(
         crs=_item_crs(item, asset_keys),
         platform=str(properties.get("platform", "")),
         solar_day=local_solar_day(acquired, _centre_longitude(item)),
+        missing_assets=missing,
     )
 
 
@@ -226,11 +260,14 @@ def _stac_api_io(timeout_s: float, max_retries: int, retry_backoff_s: float) -> 
     return StacApiIO(max_retries=retry, timeout=timeout_s)
 
 
-def _items_from_url(url: str, query: _Query, io: StacApiIO, max_retries: int) -> list[pystac.Item]:
+def _items_from_url(
+    url: str, query: _Query, io: StacApiIO, max_retries: int
+) -> tuple[list[pystac.Item], bool]:
+    """The items, and whether they came from a search API (else a static catalog at ``url``)."""
     try:
         client = Client.open(url, stac_io=io)
         if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
-            return _filter_catalog_items(client, query, url)
+            return _filter_catalog_items(client, query, url), False
         items = list(_api_search(client, query))
         if not items and client.get_collection(query.collection) is None:
             raise SourceError(
@@ -239,7 +276,7 @@ def _items_from_url(url: str, query: _Query, io: StacApiIO, max_retries: int) ->
             )
     except (APIError, requests.RequestException, ValueError, pystac.STACError) as error:
         raise _api_error(url, error, max_retries) from _error_cause(error)
-    return items
+    return items, True
 
 
 def _api_search(client: Client, query: _Query) -> Iterator[pystac.Item]:
@@ -407,20 +444,33 @@ def _cloud_cover(properties: Mapping[str, Any]) -> float | None:
 
 
 def _asset_hrefs(item: pystac.Item, asset_keys: Mapping[str, str]) -> dict[str, str]:
-    hrefs = {}
+    """Logical band → absolute href of the assets the item has."""
+    return {
+        band: item.assets[key].get_absolute_href() or item.assets[key].href
+        for band, key in asset_keys.items()
+        if key in item.assets
+    }
+
+
+def _missing_asset_error(item: pystac.Item, band: str, key: str) -> SourceError:
+    return SourceError(
+        f"STAC item {item.id} has no asset {key!r} (band {band!r}); it has "
+        f"{sorted(item.assets)}; fix sources.stac.asset_keys for this source"
+    )
+
+
+def _require_every_asset_somewhere(
+    scenes: Sequence[SceneRef], items: Sequence[pystac.Item], asset_keys: Mapping[str, str]
+) -> None:
+    """An asset key that no item has is a wrong ``asset_keys``, not a bad item."""
     for band, key in asset_keys.items():
-        asset = item.assets.get(key)
-        if asset is None:
-            raise SourceError(
-                f"STAC item {item.id} has no asset {key!r} (band {band!r}); it has "
-                f"{sorted(item.assets)}; fix sources.stac.asset_keys for this source"
-            )
-        hrefs[band] = asset.get_absolute_href() or asset.href
-    return hrefs
+        if scenes and all(band in scene.missing_assets for scene in scenes):
+            raise _missing_asset_error(items[0], band, key)
 
 
 def _item_crs(item: pystac.Item, asset_keys: Mapping[str, str]) -> str:
-    candidates = [item.properties, *(item.assets[key].extra_fields for key in asset_keys.values())]
+    assets = [item.assets[key] for key in asset_keys.values() if key in item.assets]
+    candidates = [item.properties, *(asset.extra_fields for asset in assets)]
     for fields in candidates:
         if fields.get("proj:code"):
             return str(fields["proj:code"])
@@ -442,6 +492,56 @@ def _centre_longitude(item: pystac.Item) -> float:
     if west > east:  # crosses the antimeridian
         east += 360.0
     return math.remainder((west + east) / 2.0, 360.0)
+
+
+# --- asset hrefs ----------------------------------------------------------------------------
+
+
+def _catalog_dir(source: str) -> Path:
+    return Path(source.removeprefix("file://")).resolve().parent
+
+
+def _require_safe_hrefs(
+    item_id: str,
+    hrefs: Mapping[str, str],
+    source: str,
+    *,
+    remote: bool,
+    catalog_dir: Path | None,
+) -> None:
+    """Refuse hrefs that would make GDAL open something the source has no business pointing at:
+    local files (or GDAL virtual file systems) from a remote source, files outside a local
+    catalog's folder."""
+    for band, href in hrefs.items():
+        problem = _href_problem(href, remote=remote, catalog_dir=catalog_dir)
+        if problem:
+            raise SourceError(
+                f"STAC item {item_id} of {source}: asset of band {band!r} has href "
+                f"{href!r}, {problem}"
+            )
+
+
+def _href_problem(href: str, *, remote: bool, catalog_dir: Path | None) -> str | None:
+    scheme = urlparse(href).scheme.lower()
+    if scheme in {"http", "https"} and urlparse(href).netloc:
+        return None
+    if href.lstrip("/").lower().startswith("vsi"):
+        return "a GDAL /vsi… path; STAC assets must be plain URLs or files: fix the item"
+    if remote:
+        return (
+            "which is not an http(s) URL; items of a remote STAC source are never read from "
+            "local files: fix the item or use another source"
+        )
+    if scheme not in {"", "file"} and len(scheme) > 1:  # one letter: a Windows drive
+        return f"a {scheme}:// URL; only http(s) URLs and files under the catalog are read"
+    path = Path(href.removeprefix("file://")).resolve()  # symlinks and ".." followed
+    if catalog_dir is not None and not path.is_relative_to(catalog_dir):
+        return (
+            f"a file outside the catalog folder {catalog_dir}; a static catalog may only "
+            "reference its own files: move the assets under it, or allow hrefs outside the "
+            "catalog (sources.stac.allow_hrefs_outside_catalog) if you trust it"
+        )
+    return None
 
 
 # --- small things ----------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def find_scenes(config: PestcastConfig, parcels: gpd.GeoDataFrame) -> list[Scene
         asset_keys=stac.asset_keys,
         max_cloud_cover=stac.max_cloud_cover,
         default_processing_baseline=stac.default_processing_baseline,
+        allow_hrefs_outside_catalog=stac.allow_hrefs_outside_catalog,
     )
     get_run_logger().info("found %d scenes in %s", len(scenes), stac.url)
     return scenes
@@ -198,6 +199,17 @@ def _require_stage_output(path: Path, stage: str) -> Path:
     return path
 
 
+def _read_stage_output(path: Path, stage: str) -> pd.DataFrame:
+    """A previous stage's Parquet output; a cut-short or corrupt file says which stage to rerun."""
+    try:
+        return pd.read_parquet(_require_stage_output(path, stage))
+    except (OSError, ValueError) as error:
+        raise DataError(
+            f"{path} cannot be read ({error}); it was probably cut short: run "
+            f"`pestcast {stage} --config FILE` again to rebuild it"
+        ) from None
+
+
 def _outcome(
     scenes: Sequence[SceneRef],
     path: Path | None,
@@ -237,7 +249,7 @@ def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) ->
 @task(cache_policy=NO_CACHE)
 def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
     """Feature table: one row per parcel and weekly forecast date, data available at that date."""
-    observations = pd.read_parquet(_require_stage_output(layout.observations, "fetch"))
+    observations = _read_stage_output(layout.observations, "fetch")
     table = configured_feature_table(config, observations)
     with atomic_path(layout.feature_table) as temporary:
         table.to_parquet(temporary, index=False)
@@ -309,7 +321,7 @@ def train_risk_models(config: PestcastConfig, layout: RunLayout) -> str:
         return trained
     version = f"{dt.date.today():%Y%m%d}-{fingerprint}"
     directory = layout.model_dir(version)
-    table = pd.read_parquet(layout.feature_table)
+    table = _read_stage_output(layout.feature_table, "features")
     features = feature_columns(table, include_quality=config.model.quality_columns_as_features)
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
@@ -415,7 +427,7 @@ class PublishedRiskMap:
 @task(cache_policy=NO_CACHE)
 def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
     """Score one forecast date and publish its folder (risk map, manifest) atomically."""
-    table = pd.read_parquet(_require_stage_output(layout.feature_table, "features"))
+    table = _read_stage_output(layout.feature_table, "features")
     forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
     scored = scored_risk_map(config, layout, table, forecast_date)
     risk_map, warnings, models = scored.risk_map, scored.warnings, scored.models

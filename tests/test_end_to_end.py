@@ -197,15 +197,20 @@ def test_the_same_scenes_through_a_stac_api_give_the_same_observations(
     demo_run: dict[str, Any], small_config: PestcastConfig, tmp_path: Path
 ) -> None:
     """A static catalog is just another source: serve the demo's items as a STAC API
-    (pystac-client, paging, POST /search on 127.0.0.1) and fetch again into a fresh work dir."""
+    (pystac-client, paging, POST /search on 127.0.0.1) and their COGs over HTTP with range
+    requests, as an object store does, and fetch again into a fresh work dir."""
+    root = Path(small_config.sources.stac.url).parent.resolve()
     catalog = pystac.Catalog.from_file(str(small_config.sources.stac.url))
-    items = []
+    api = RecordedStacApi([], page_size=50, files=root)
     for item in catalog.get_items(recursive=True):
         item.make_asset_hrefs_absolute()
         served = item.to_dict(include_self_link=False)
         served["links"] = []  # the catalog's relative links mean nothing behind an API
-        items.append(served)
-    with RecordedStacApi(items, page_size=50) as api:
+        for asset in served["assets"].values():
+            relative = Path(asset["href"]).resolve().relative_to(root).as_posix()
+            asset["href"] = f"{api.url}/files/{relative}"  # remote items: http(s) hrefs only
+        api.items.append(served)
+    with api:
         stac = small_config.sources.stac.model_copy(update={"url": api.url})
         via_api = small_config.model_copy(
             update={
@@ -215,6 +220,7 @@ def test_the_same_scenes_through_a_stac_api_give_the_same_observations(
         )
         summary = fetch_flow(via_api)
         assert api.requests["/search"] >= 2  # paged
+        assert api.requests["/files"] > 0  # the COGs came over HTTP
     assert summary["solar_days_found"] == demo_run["fetch"]["solar_days_found"]
     assert summary["scenes_read_from_cache"] == 0
     static = pd.read_parquet(small_config.paths.work_dir / "parcel_observations.parquet")
@@ -249,6 +255,20 @@ def test_an_earlier_forecast_date_does_not_move_latest_back(
     published = Path(forecast_flow(earlier)["risk_map"])
     assert published.parent.name == "2024-09-02"
     assert latest.resolve() == newest
+
+
+def test_a_cut_short_feature_table_says_which_stage_to_rerun(
+    demo_run: dict[str, Any], small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    whole = (small_config.paths.work_dir / "features.parquet").read_bytes()
+    (work / "features.parquet").write_bytes(whole[: len(whole) // 2])
+    cut = small_config.model_copy(
+        update={"paths": small_config.paths.model_copy(update={"work_dir": work})}
+    )
+    with pytest.raises(DataError, match=r"features\.parquet cannot be read .*pestcast features"):
+        train_flow(cut)
 
 
 def test_a_stage_run_before_its_inputs_exist_says_which_to_run(

@@ -6,6 +6,9 @@ landing page, its links rewritten to this server), ``GET /conformance``,
 ``limit`` and the query extension on ``eo:cloud_cover``, paged Earth Search style (a POST
 ``next`` link whose body carries a token). Unknown paths get the recorded Earth Search 404 body.
 
+With ``files=FOLDER`` it also serves that folder's files under ``/files/`` with HTTP range
+requests, as object stores do, so COGs are read over HTTP by GDAL like real assets.
+
 Failures can be queued per path (``fail_next("/search", 500, 500)``; ``"bad-json"`` answers
 200 with a body that is not JSON) and every request is counted per path in ``requests``.
 """
@@ -43,8 +46,10 @@ class RecordedStacApi:
         *,
         collections: Mapping[str, Mapping[str, Any]] | None = None,
         page_size: int = 2,
+        files: Path | None = None,
     ) -> None:
         self.items = [dict(item) for item in items]
+        self.files = files.resolve() if files is not None else None
         self.collections = dict(collections or {})
         self.page_size = page_size
         self.requests: Counter[str] = Counter()
@@ -130,7 +135,37 @@ class RecordedStacApi:
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path.startswith("/files/"):
+            self._send_file(head=False)
+            return
         self._respond("GET", {})
+
+    def do_HEAD(self) -> None:
+        self._send_file(head=True)
+
+    def _send_file(self, *, head: bool) -> None:
+        """A file under the server's ``files`` folder, whole or the requested byte range."""
+        api = self.server.api  # type: ignore[attr-defined]
+        self.server.api.requests["/files"] += 1  # type: ignore[attr-defined]
+        path = (api.files / self.path.removeprefix("/files/")).resolve() if api.files else None
+        if path is None or not path.is_relative_to(api.files) or not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        first, last = 0, len(data) - 1
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes="):
+            start, _, end = wanted.removeprefix("bytes=").partition("-")
+            first, last = int(start), min(int(end) if end else last, last)
+        self.send_response(206 if wanted else 200)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "image/tiff")
+        self.send_header("Content-Length", str(last - first + 1))
+        if wanted:
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+        self.end_headers()
+        if not head:
+            self.wfile.write(data[first : last + 1])
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
