@@ -23,6 +23,7 @@ import typer
 
 from pestcast.core.errors import ConfigError, PestcastError
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, PestcastWarning, load_config
+from pestcast.flows.ownership import claim_folder, region_lock
 from pestcast.flows.prefect_env import apply_prefect_defaults, route_prefect_logs
 from pestcast.flows.summary import render_summary
 
@@ -136,7 +137,10 @@ def _run(stage: str, config_path: Path, *, command: str | None = None) -> None:
     started = time.monotonic()
     try:
         config = _load(config_path)
-        summary = _flow(stage, config)(config)
+        claim_folder(config.paths.work_dir, key="paths.work_dir")
+        claim_folder(config.paths.output_dir, key="paths.output_dir")
+        with region_lock(config.paths.work_dir, command=command or stage):
+            summary = _flow(stage, config)(config)
     except PestcastError as error:
         raise _fail(command or stage, error) from None
     title = f"\npestcast {command or stage} · region {config.region.name}"
