@@ -8,6 +8,7 @@ real source.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import sys
 import tempfile
 import time
@@ -104,6 +105,13 @@ def main(
 ) -> None:
     """Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys."""
     _SESSION.start(verbose=verbose)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    """Unwind like Ctrl-C, so the temporary Prefect server and the region lock are released
+    (Python's default SIGTERM ends the process at once and leaves the server running)."""
+    raise SystemExit(128 + signum)
 
 
 def _fail(command: str, error: PestcastError) -> typer.Exit:

@@ -6,6 +6,11 @@ import datetime as dt
 import itertools
 import json
 import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -357,3 +362,29 @@ def test_officers_checks_count_in_the_next_feature_table(
     table = pd.read_parquet(small_config.paths.work_dir / "features.parquet")
     row = table[(table["forecast_date"] == last) & (table["parcel_id"] == parcel)]
     assert row["last_severity_bph"].iloc[0] == 3.0
+
+
+def test_sigterm_stops_the_temporary_prefect_server(
+    demo_run: dict[str, Any], small_config_path: Path
+) -> None:
+    """An orchestrator's SIGTERM must not leave Prefect's temporary server running."""
+    command = [str(Path(sys.executable).with_name("pestcast")), "features"]
+    run = subprocess.Popen(
+        [*command, "--config", str(small_config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert run.stdout is not None
+    started = ""
+    for line in run.stdout:
+        if "Starting temporary server on http://" in line:
+            started = line
+            break
+    assert started, "the run never started its temporary server"
+    port = int(started.rsplit(":", 1)[1].strip().split()[0])
+    time.sleep(2)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 128 + signal.SIGTERM
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
+        pass
