@@ -6,6 +6,7 @@ it too. Nothing here knows about imagery, pests or models.
 
 from pestcast.core.atomic import (
     atomic_path,
+    remove_stale_temporaries,
     replace_symlink_atomic,
     write_bytes_atomic,
     write_text_atomic,
@@ -31,6 +32,7 @@ __all__ = [
     "SceneReadError",
     "SourceError",
     "atomic_path",
+    "remove_stale_temporaries",
     "replace_symlink_atomic",
     "write_bytes_atomic",
     "write_text_atomic",

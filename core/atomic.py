@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from pestcast.core.errors import PublishError
 
-__all__ = ["atomic_path", "replace_symlink_atomic", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "remove_stale_temporaries",
+    "replace_symlink_atomic",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp(\.[^.]+)?$")
+"""Names :func:`_temporary_sibling` gives."""
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -52,6 +62,17 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         ) from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files that killed writes left anywhere under ``root``.
+
+    Only safe while no other process writes there (the caller holds the region's lock).
+    """
+    stale = [path for path in Path(root).rglob(".*") if _TEMPORARY.match(path.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def write_bytes_atomic(path: Path | str, data: bytes) -> Path:

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pestcast.core.atomic import remove_stale_temporaries
 from pestcast.core.errors import ConfigError, PestcastError
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, PestcastWarning, load_config
 from pestcast.flows.ownership import claim_folder, region_lock
@@ -148,6 +149,8 @@ def _run(stage: str, config_path: Path, *, command: str | None = None) -> None:
         claim_folder(config.paths.work_dir, key="paths.work_dir")
         claim_folder(config.paths.output_dir, key="paths.output_dir")
         with region_lock(config.paths.work_dir, command=command or stage):
+            for folder in (config.paths.work_dir, config.paths.output_dir):
+                remove_stale_temporaries(folder)  # what a killed run was writing
             summary = _flow(stage, config)(config)
     except PestcastError as error:
         raise _fail(command or stage, error) from None

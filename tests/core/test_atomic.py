@@ -151,3 +151,21 @@ def test_symlink_refuses_a_real_folder_or_a_missing_target(tmp_path: Path) -> No
         replace_symlink_atomic(tmp_path / "other", tmp_path / "missing")
     assert real_folder.is_dir()
     assert not real_folder.is_symlink()
+
+
+def test_the_temporaries_of_killed_writes_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    from pestcast.core.atomic import remove_stale_temporaries
+
+    (tmp_path / "observations").mkdir()
+    stale = tmp_path / "observations" / ".2024-09-13_e6beae1a.82f9ed01150c.tmp.parquet"
+    stale.write_bytes(b"half")
+    kept = [
+        tmp_path / "observations" / "2024-09-13_e6beae1a.parquet",
+        tmp_path / ".pestcast",
+        tmp_path / ".pestcast.lock",
+        tmp_path / "notes.tmp.txt",
+    ]
+    for path in kept:
+        path.write_text("keep", encoding="utf-8")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert all(path.exists() for path in kept)
