@@ -36,6 +36,7 @@ from pestcast.models import read_model_card
 
 __all__ = ["features_flow", "fetch_flow", "forecast_flow", "run_flow", "train_flow"]
 
+WEEK_DAYS = 7
 DAYS_PER_TASK = 16
 """Solar days per task: coarse tasks keep Prefect's per-task overhead small."""
 
@@ -115,11 +116,21 @@ def features_flow(config: PestcastConfig) -> dict[str, Any]:
     """Build the parcel × forecast-date feature table from observations, weather and surveys."""
     path = build_features(config, RunLayout.from_config(config))
     table = pd.read_parquet(path, columns=["forecast_date"])
-    return {
+    last = table["forecast_date"].max().date()
+    summary: dict[str, Any] = {
         "feature_table": str(path),
         "rows": len(table),
         "forecast_dates": int(table["forecast_date"].nunique()),
+        "last_forecast_date": last.isoformat(),
     }
+    if (config.imagery.end - last).days > WEEK_DAYS:
+        summary["stale_inputs"] = (
+            f"the newest forecast date is {last}, more than a week before imagery.end "
+            f"({config.imagery.end}): an input ends early (weather is needed up to the day "
+            "before a forecast); the forecast is for that date, not for this week"
+        )
+        get_run_logger().warning(summary["stale_inputs"])
+    return summary
 
 
 @flow(name="pestcast-train")

@@ -23,8 +23,11 @@ def _stage_lines(stage: str, summary: Mapping[str, Any]) -> Iterator[str]:
     elif stage == "features":
         yield (
             f"  feature table   {summary['feature_table']} ({summary['rows']:,} rows, "
-            f"{summary['forecast_dates']} weekly forecast dates)"
+            f"{summary['forecast_dates']} weekly forecast dates, "
+            f"the last {summary['last_forecast_date']})"
         )
+        if "stale_inputs" in summary:
+            yield f"  warning         {summary['stale_inputs']}"
     elif stage == "train":
         yield from _train_lines(summary)
     elif stage == "forecast":

@@ -276,6 +276,29 @@ def test_a_cut_short_feature_table_says_which_stage_to_rerun(
         train_flow(cut)
 
 
+def test_weather_ending_early_is_said_not_hidden(
+    demo_run: dict[str, Any], small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    weather = pd.read_parquet(small_config.sources.weather.path)
+    short = tmp_path / "weather.parquet"
+    weather[weather["date"] < "2024-09-01"].to_parquet(short)
+    sources = small_config.sources.model_copy(
+        update={"weather": small_config.sources.weather.model_copy(update={"path": short})}
+    )
+    early = small_config.model_copy(
+        update={
+            "sources": sources,
+            "paths": small_config.paths.model_copy(update={"work_dir": tmp_path / "work"}),
+        }
+    )
+    (tmp_path / "work").mkdir()
+    for name in ("parcel_observations.parquet", "scenes.json"):
+        (tmp_path / "work" / name).write_bytes((small_config.paths.work_dir / name).read_bytes())
+    summary = features_flow(early)
+    assert summary["last_forecast_date"] == "2024-08-26"  # the Monday weather still covers
+    assert "an input ends early" in summary["stale_inputs"]
+
+
 def test_a_stage_run_before_its_inputs_exist_says_which_to_run(
     harness: None, small_config: PestcastConfig, tmp_path: Path
 ) -> None:
