@@ -142,23 +142,31 @@ def _load(config_path: Path) -> PestcastConfig:
     return config
 
 
-def _run(stage: str, config_path: Path, *, command: str | None = None) -> None:
+def _run(
+    stage: str,
+    config_path: Path,
+    *,
+    command: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
     started = time.monotonic()
     try:
         config = _load(config_path)
         claim_folder(config.paths.work_dir, key="paths.work_dir")
         claim_folder(config.paths.output_dir, key="paths.output_dir")
+        claim_folder(config.paths.model_registry, key="paths.model_registry")
         with region_lock(config.paths.work_dir, command=command or stage):
-            for folder in (config.paths.work_dir, config.paths.output_dir):
+            paths = config.paths
+            for folder in (paths.work_dir, paths.output_dir, paths.model_registry):
                 remove_stale_temporaries(folder)  # what a killed run was writing
-            summary = _flow(stage, config)(config)
+            summary = _flow(stage, config)(config, **(options or {}))
     except PestcastError as error:
         raise _fail(command or stage, error) from None
     title = f"\npestcast {command or stage} · region {config.region.name}"
     typer.echo(render_summary(stage, f"{title} · {time.monotonic() - started:.0f} s", summary))
 
 
-def _flow(stage: str, config: PestcastConfig) -> Callable[[PestcastConfig], dict[str, Any]]:
+def _flow(stage: str, config: PestcastConfig) -> Callable[..., dict[str, Any]]:
     """The flow of ``stage``, with Prefect's logs going to the log file of ``config``."""
     apply_prefect_defaults()
     from pestcast.flows import pipeline
@@ -166,11 +174,12 @@ def _flow(stage: str, config: PestcastConfig) -> Callable[[PestcastConfig], dict
     log_file = config.paths.work_dir / LOG_FILE
     _SESSION.log_file = route_prefect_logs(log_file, verbose=_SESSION.verbose)
 
-    flows: dict[str, Callable[[PestcastConfig], dict[str, Any]]] = {
+    flows: dict[str, Callable[..., dict[str, Any]]] = {
         "run": pipeline.run_flow,
         "fetch": pipeline.fetch_flow,
         "features": pipeline.features_flow,
         "train": pipeline.train_flow,
+        "backtest": pipeline.backtest_flow,
         "forecast": pipeline.forecast_flow,
     }
     return flows[stage]
@@ -444,8 +453,30 @@ def features(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def train(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Train and validate the risk models on whole held-out seasons."""
+    """Backtest every season, train the risk models, put them in service if not worse."""
     _run("train", config)
+
+
+@app.command()
+def backtest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    seasons: Annotated[
+        str | None,
+        typer.Option(
+            "--seasons", help="Comma-separated seasons to forecast, e.g. 2023-WS,2024-AW."
+        ),
+    ] = None,
+    past_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--past-only/--all-seasons",
+            help="Train each season's model on earlier seasons only (default: model.backtest).",
+        ),
+    ] = None,
+) -> None:
+    """Forecast every labelled season out of fold and score model and baselines with intervals."""
+    chosen = [part.strip() for part in seasons.split(",") if part.strip()] if seasons else None
+    _run("backtest", config, options={"seasons": chosen, "past_only": past_only})
 
 
 @app.command()
@@ -453,6 +484,10 @@ def forecast(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Score the newest forecast date and publish the GeoJSON risk map."""
     _run("forecast", config)
 
+
+from pestcast.flows.zonal_command import zonal  # noqa: E402  (registered here, before __main__)
+
+app.command("zonal")(zonal)
 
 if __name__ == "__main__":
     sys.exit(app())

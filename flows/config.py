@@ -25,7 +25,14 @@ from pestcast.features.cloud_mask import (
 )
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.flows.raster_read import check_projected_crs
-from pestcast.models import DEFAULT_RISK_CLASS_RULE, RiskClassRule, check_lightgbm_params
+from pestcast.models import (
+    DEFAULT_RISK_CLASS_RULE,
+    SCORES,
+    BacktestSettings,
+    PromotionPolicy,
+    RiskClassRule,
+    check_lightgbm_params,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -193,9 +200,58 @@ class FeatureConfig(_Strict):
         return FeatureSettings(**self.model_dump(exclude={"forecast_weekday"}))
 
 
+SeasonLabel = Annotated[str, Field(pattern=r"^\d{4}-(WS|SA|AW)$")]
+
+
+class BacktestConfig(_Strict):
+    """The leave-one-season-out backtest behind every model (see ``pestcast.models.backtest``)."""
+
+    seasons: tuple[SeasonLabel, ...] | None = None
+    """Seasons to forecast out of fold; default every labelled season with both classes."""
+    past_only: bool = False
+    """Train each season's model on earlier seasons only."""
+    gap_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    """Days dropped from training either side of the held-out season; default the horizon."""
+    bootstrap_replicates: Annotated[int, Field(ge=20, le=10_000)] = 200
+    interval_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    """Level of the bootstrap intervals of the scores."""
+    risk_band_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
+    """Nominal coverage of each parcel's risk interval."""
+
+    def settings(self, seed: int) -> BacktestSettings:
+        return BacktestSettings(
+            seasons=self.seasons,
+            past_only=self.past_only,
+            gap_days=self.gap_days,
+            replicates=self.bootstrap_replicates,
+            interval_level=self.interval_level,
+            band_level=self.risk_band_level,
+            seed=seed,
+        )
+
+
+class PromotionConfig(_Strict):
+    """A newly trained model set goes into service only if it is not worse than the current
+    one on the same backtest rows, for every pest and horizon."""
+
+    score: str = "within_date_roc_auc"
+    tolerance: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    """How much worse the score may be (in its own units) and still count as not worse."""
+
+    @field_validator("score")
+    @classmethod
+    def _known_score(cls, score: str) -> str:
+        if score not in SCORES:
+            raise ValueError(f"{score!r} is not a backtest score; choose one of {list(SCORES)}")
+        return score
+
+    def policy(self) -> PromotionPolicy:
+        return PromotionPolicy(score=self.score, tolerance=self.tolerance)
+
+
 class ModelConfig(_Strict):
     pests: tuple[Pest, ...] = PESTS
-    horizons_days: tuple[Annotated[int, Field(ge=1, le=42)], ...] = (7, 14)
+    horizons_days: tuple[Annotated[int, Field(ge=1, le=42)], ...] = (7, 14, 28)
     num_boost_round: Annotated[int, Field(ge=10, le=5000)] = 500
     params: dict[str, Any] = Field(
         default_factory=lambda: {
@@ -206,8 +262,8 @@ class ModelConfig(_Strict):
             "lambda_l2": 5.0,
         }
     )
-    validation_season: Annotated[str, Field(pattern=r"^\d{4}-(WS|SA|AW)$")] | None = None
-    """Held-out season such as ``2024-SA``; default: the latest complete season with labels."""
+    backtest: BacktestConfig = BacktestConfig()
+    promotion: PromotionConfig = PromotionConfig()
     seed: int = 0
     quality_columns_as_features: bool = False
     """Also feed the data-quality columns (observation ages, valid-pixel and survey counts) to
@@ -270,6 +326,9 @@ class ScoutingConfig(_Strict):
 class PathsConfig(_Strict):
     work_dir: Path
     output_dir: Path
+    model_registry: Path
+    """Trained model versions and the one in service (``current``); kept apart from the
+    published outputs, which can be deleted and rebuilt."""
 
 
 class PestcastConfig(_Strict):
@@ -450,6 +509,7 @@ def _path_problems(config: PestcastConfig) -> list[tuple[str, str | None]]:
         ("sources.surveys.path", _source_problem(sources.surveys.path)),
         ("paths.work_dir", _folder_problem(config.paths.work_dir)),
         ("paths.output_dir", _folder_problem(config.paths.output_dir)),
+        ("paths.model_registry", _folder_problem(config.paths.model_registry)),
     ]
     catalog = _local_catalog(sources.stac.url)
     if catalog is not None:

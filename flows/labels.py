@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pestcast.models import NO_DATA
+from pestcast.models import NO_DATA, NOT_IN_CROP
 
 __all__ = ["CLASS_NAMES", "PEST_NAMES"]
 
@@ -17,5 +17,6 @@ CLASS_NAMES = {
     "medium": ("medium", "trung bình"),
     "low": ("low", "thấp"),
     NO_DATA: ("not enough data", "chưa đủ dữ liệu"),
+    NOT_IN_CROP: ("not in crop", "không có lúa"),
 }
 """Risk class → (English, Vietnamese) name."""

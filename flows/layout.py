@@ -19,10 +19,17 @@ class RunLayout:
     """Intermediate artefacts (observations, features, models); safe to delete."""
     output_dir: Path
     """Published results, one folder per forecast date plus ``latest``."""
+    model_registry: Path
+    """Model versions, ``current`` (in service) and ``latest`` (last trained)."""
 
     @classmethod
     def from_config(cls, config: PestcastConfig) -> RunLayout:
-        return cls(work_dir=config.paths.work_dir, output_dir=config.paths.output_dir)
+        paths = config.paths
+        return cls(
+            work_dir=paths.work_dir,
+            output_dir=paths.output_dir,
+            model_registry=paths.model_registry,
+        )
 
     @property
     def observation_dir(self) -> Path:
@@ -42,16 +49,23 @@ class RunLayout:
     def feature_table(self) -> Path:
         return self.work_dir / "features.parquet"
 
-    @property
-    def model_root(self) -> Path:
-        return self.output_dir / "models"
-
     def model_dir(self, model_version: str) -> Path:
-        return self.model_root / model_version
+        return self.model_registry / model_version
+
+    @property
+    def current_model(self) -> Path:
+        """The model version in service: the last one promoted."""
+        return self.model_registry / "current"
 
     @property
     def latest_model(self) -> Path:
-        return self.model_root / "latest"
+        """The model version trained last, promoted or not."""
+        return self.model_registry / "latest"
+
+    @property
+    def backtest_dir(self) -> Path:
+        """The backtest of the last training or ``pestcast backtest``: forecasts and scores."""
+        return self.output_dir / "backtest"
 
     def forecast_dir(self, forecast_date: dt.date) -> Path:
         return self.output_dir / forecast_date.isoformat()

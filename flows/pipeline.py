@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger
 
@@ -29,12 +31,20 @@ from pestcast.flows.tasks import (
     observe_scene_block,
     parcel_labels,
     publish_risk_map,
-    train_risk_models,
     write_observations,
 )
-from pestcast.models import read_model_card
+from pestcast.flows.training import SCORES as SCORES_FILE
+from pestcast.flows.training import backtest_models, train_risk_models
+from pestcast.models import ModelCard, read_model_card
 
-__all__ = ["features_flow", "fetch_flow", "forecast_flow", "run_flow", "train_flow"]
+__all__ = [
+    "backtest_flow",
+    "features_flow",
+    "fetch_flow",
+    "forecast_flow",
+    "run_flow",
+    "train_flow",
+]
 
 WEEK_DAYS = 7
 DAYS_PER_TASK = 16
@@ -135,26 +145,68 @@ def features_flow(config: PestcastConfig) -> dict[str, Any]:
 
 @flow(name="pestcast-train")
 def train_flow(config: PestcastConfig) -> dict[str, Any]:
-    """Train and validate one LightGBM model per pest and horizon on whole held-out seasons."""
+    """Backtest every season, fit, register one model per pest and horizon, promote if not worse."""
     layout = RunLayout.from_config(config)
-    version = train_risk_models(config, layout)
+    outcome = train_risk_models(config, layout)
     return {
-        "model_version": version,
-        "model_dir": str(layout.model_dir(version)),
-        "metrics": _metrics(config, layout),
+        "model_version": outcome.version,
+        "model_dir": str(layout.model_dir(outcome.version)),
+        "promoted": outcome.promotion.promoted,
+        "promotion": outcome.promotion.reason,
+        "in_service": outcome.in_service,
+        "backtest_dir": str(layout.backtest_dir),
+        "metrics": _metrics(config, layout.model_dir(outcome.version)),
     }
 
 
-def _metrics(config: PestcastConfig, layout: RunLayout) -> dict[str, Any]:
+@flow(name="pestcast-backtest")
+def backtest_flow(
+    config: PestcastConfig, seasons: Sequence[str] | None = None, past_only: bool | None = None
+) -> dict[str, Any]:
+    """Backtest every pest and horizon over the labelled seasons; keeps no model."""
+    layout = RunLayout.from_config(config)
+    folder = backtest_models(config, layout, seasons=seasons, past_only=past_only)
+    scores = pd.read_csv(folder / SCORES_FILE)
+    return {"backtest_dir": str(folder), "metrics": _scores_metrics(scores)}
+
+
+SUMMARY_SCORES = ("within_date_roc_auc", "roc_auc", "top10_capture", "expected_calibration_error")
+
+
+def _card_metrics(card: ModelCard) -> dict[str, Any]:
+    pooled = card.backtest.pooled
+    return {
+        forecaster: {name: pooled[forecaster].scores[name].model_dump() for name in SUMMARY_SCORES}
+        | {"n_rows": pooled[forecaster].n_rows}
+        for forecaster in ("model", "persistence", "climatology")
+    } | {"seasons": list(card.backtest.seasons), "calibration": card.calibration.method}
+
+
+def _scores_metrics(scores: pd.DataFrame) -> dict[str, Any]:
+    """The pooled summary scores of a backtest's ``scores.csv``, shaped as :func:`_card_metrics`."""
+    pooled = scores[scores["season"] == "all"]
     metrics: dict[str, Any] = {}
-    for pest in config.model.pests:
-        for horizon in config.model.horizons_days:
-            card = read_model_card(layout.latest_model, pest, horizon)
-            metrics[f"{pest}_h{horizon}"] = {
-                "validation_season": card.validation_season,
-                **card.metrics.model_dump(include={"model", "baselines"}),
-            }
+    for (pest, horizon), rows in pooled.groupby(["pest", "horizon_days"], sort=False):
+        entry: dict[str, Any] = {"seasons": sorted(set(scores["season"]) - {"all"})}
+        for forecaster, by_forecaster in rows.groupby("forecaster"):
+            values = by_forecaster.set_index("score")[["value", "low", "high"]].astype(float)
+            entry[str(forecaster)] = {
+                name: {
+                    key: None if np.isnan(number) else number
+                    for key, number in values.loc[name].to_dict().items()
+                }
+                for name in SUMMARY_SCORES
+            } | {"n_rows": int(by_forecaster["n_rows"].iloc[0])}
+        metrics[f"{pest}_h{horizon}"] = entry
     return metrics
+
+
+def _metrics(config: PestcastConfig, directory: Path) -> dict[str, Any]:
+    return {
+        f"{pest}_h{horizon}": _card_metrics(read_model_card(directory, pest, horizon))
+        for pest in config.model.pests
+        for horizon in config.model.horizons_days
+    }
 
 
 @flow(name="pestcast-forecast")

@@ -31,10 +31,12 @@ from pestcast.flows.publish import write_geojson_rfc7946
 from pestcast.flows.reasons import reasons_text
 from pestcast.flows.scouting import ScoutingCapacity, scouting_list
 from pestcast.models import (
+    NOT_IN_CROP,
     RISK_CLASSES,
     RiskClassRule,
     TrainedRiskModel,
     classify_risk,
+    in_crop_mask,
     predict_risk,
     risk_drivers,
     risk_interval,
@@ -78,15 +80,18 @@ def parcel_warnings(
 ) -> pd.DataFrame:
     """One row per parcel of one forecast date: risk, class and reasons per pest and horizon.
 
-    Columns ``risk_<p>_h<h>`` with ``risk_low_…``/``risk_high_…`` (NaN without data),
-    ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``, ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``,
-    after ``parcel_id``.
+    Columns ``risk_<p>_h<h>`` with ``risk_low_…``/``risk_high_…`` (NaN without data or out of
+    crop), ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``, ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``,
+    after ``parcel_id``. Parcels the feature table marks out of crop (``in_crop`` 0: fallow,
+    flooded off-season) are ``not_in_crop`` and take no part in the week's regional mean.
     """
     columns: dict[str, Any] = {"parcel_id": rows["parcel_id"].to_numpy()}
+    in_crop = in_crop_mask(rows)
     for (pest, horizon), model in models.items():
-        has_data = has_usable_data(rows, pest, max_image_age_days=max_image_age_days)
+        has_data = has_usable_data(rows, pest, max_image_age_days=max_image_age_days) & in_crop
         risk = predict_risk(model, rows)
         classes = classify_risk(risk, rule, has_data=has_data)
+        classes[~in_crop] = NOT_IN_CROP
         said = _reasons(rows, model, has_data)
         key = f"{pest}_h{horizon}"
         low, high = risk_interval(model, risk)

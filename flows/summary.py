@@ -30,6 +30,8 @@ def _stage_lines(stage: str, summary: Mapping[str, Any]) -> Iterator[str]:
             yield f"  warning         {summary['stale_inputs']}"
     elif stage == "train":
         yield from _train_lines(summary)
+    elif stage == "backtest":
+        yield from _backtest_lines(summary)
     elif stage == "forecast":
         yield from _forecast_lines(summary)
 
@@ -44,17 +46,43 @@ def _fetch_lines(summary: Mapping[str, Any]) -> Iterator[str]:
         yield f"  skipped         {count}: {reason}"
 
 
+def _interval(score: Mapping[str, Any]) -> str:
+    value, low, high = score["value"], score["low"], score["high"]
+    if value is None:
+        return "n/a"
+    if low is None or high is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}–{high:.3f}]"
+
+
 def _train_lines(summary: Mapping[str, Any]) -> Iterator[str]:
     yield f"  models          {summary['model_version']} in {summary['model_dir']}"
-    for name, result in summary["metrics"].items():
-        model, baselines = result["model"], result["baselines"]
-        persistence = baselines["persistence"]["roc_auc"]
-        climatology = baselines["climatology"]["roc_auc"]
-        yield (
-            f"    {name:<9} held-out {result['validation_season']}: ROC-AUC {model['roc_auc']:.3f} "
-            f"(persistence {persistence:.3f}, climatology {climatology:.3f}), "
-            f"PR-AUC {model['pr_auc']:.3f}, Brier {model['brier']:.4f}, n={model['n']:,}"
+    state = "promoted into service" if summary["promoted"] else "kept aside"
+    yield f"  promotion       {state}: {summary['promotion'].split(';')[0]}"
+    yield f"  in service      {summary['in_service'] or 'none'}"
+    yield f"  backtest        {summary['backtest_dir']}"
+    yield from _metric_lines(summary["metrics"])
+
+
+def _metric_lines(metrics: Mapping[str, Any]) -> Iterator[str]:
+    for name, result in metrics.items():
+        model = result["model"]
+        baseline = ", ".join(
+            f"{other} {result[other]['within_date_roc_auc']['value']:.3f}"
+            for other in ("persistence", "climatology")
         )
+        yield (
+            f"    {name:<9} within-date ROC-AUC {_interval(model['within_date_roc_auc'])} "
+            f"({baseline}), ROC-AUC {_interval(model['roc_auc'])}, "
+            f"top-10 % {model['top10_capture']['value']:.2f}, "
+            f"ECE {model['expected_calibration_error']['value']:.3f}, "
+            f"{len(result['seasons'])} seasons, n={model['n_rows']:,}"
+        )
+
+
+def _backtest_lines(summary: Mapping[str, Any]) -> Iterator[str]:
+    yield f"  backtest        {summary['backtest_dir']}"
+    yield from _metric_lines(summary["metrics"])
 
 
 def _forecast_lines(summary: Mapping[str, Any]) -> Iterator[str]:

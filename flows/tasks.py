@@ -25,15 +25,15 @@ from prefect.tasks import exponential_backoff
 
 from pestcast.core.atomic import (
     atomic_path,
-    replace_symlink_atomic,
     write_text_atomic,
 )
-from pestcast.core.errors import DataError, PestcastError, SceneReadError, SourceError
-from pestcast.features.timeseries import build_feature_table, feature_columns, weekly_forecast_dates
+from pestcast.core.errors import PestcastError, SceneReadError, SourceError
+from pestcast.features.timeseries import build_feature_table, weekly_forecast_dates
 from pestcast.features.zonal import parcel_pixel_labels
 from pestcast.flows.config import PestcastConfig
 from pestcast.flows.feedback import read_store
 from pestcast.flows.layout import RunLayout
+from pestcast.flows.light_traps import read_light_traps
 from pestcast.flows.map_page import write_map_page
 from pestcast.flows.observations import (
     ObservationSettings,
@@ -54,14 +54,11 @@ from pestcast.flows.publication import (
 from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
 from pestcast.flows.stac_search import SceneRef, search_scenes
+from pestcast.flows.stage_files import read_stage_output
 from pestcast.flows.tables import read_parcels, read_surveys, read_weather
 from pestcast.models import (
-    RiskModelSpec,
     TrainedRiskModel,
-    fit_risk_model,
     load_risk_model,
-    model_paths,
-    save_risk_model,
 )
 
 __all__ = [
@@ -75,7 +72,6 @@ __all__ = [
     "parcel_labels",
     "publish_risk_map",
     "scored_risk_map",
-    "train_risk_models",
     "write_observations",
 ]
 
@@ -192,24 +188,6 @@ def observe_scene_block(
     return outcomes
 
 
-def _require_stage_output(path: Path, stage: str) -> Path:
-    """A previous stage's output, or a DataError saying which command makes it."""
-    if not path.is_file():
-        raise DataError(f"{path} does not exist yet; run `pestcast {stage} --config FILE` first")
-    return path
-
-
-def _read_stage_output(path: Path, stage: str) -> pd.DataFrame:
-    """A previous stage's Parquet output; a cut-short or corrupt file says which stage to rerun."""
-    try:
-        return pd.read_parquet(_require_stage_output(path, stage))
-    except (OSError, ValueError) as error:
-        raise DataError(
-            f"{path} cannot be read ({error}); it was probably cut short: run "
-            f"`pestcast {stage} --config FILE` again to rebuild it"
-        ) from None
-
-
 def _outcome(
     scenes: Sequence[SceneRef],
     path: Path | None,
@@ -249,7 +227,7 @@ def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) ->
 @task(cache_policy=NO_CACHE)
 def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
     """Feature table: one row per parcel and weekly forecast date, data available at that date."""
-    observations = _read_stage_output(layout.observations, "fetch")
+    observations = read_stage_output(layout.observations, "fetch")
     table = configured_feature_table(config, observations)
     with atomic_path(layout.feature_table) as temporary:
         table.to_parquet(temporary, index=False)
@@ -267,6 +245,7 @@ def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame)
         {
             "parcel_id": parcels["parcel_id"],
             "commune": parcels["commune"],
+            "district": parcels["district"],
             "x": centroids.x,
             "y": centroids.y,
         }
@@ -286,7 +265,16 @@ def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame)
         horizons=config.model.horizons_days,
         settings=config.features.settings(),
         timezone=config.region.timezone,
+        light_traps=_configured_light_traps(config),
     )
+
+
+def _configured_light_traps(config: PestcastConfig) -> pd.DataFrame | None:
+    """The light-trap counts if the config names them (without, the trap features are NaN)."""
+    traps = config.sources.light_traps
+    if traps is None:
+        return None
+    return read_light_traps(traps.path, stations=traps.stations)
 
 
 def configured_surveys(config: PestcastConfig, known_parcels: pd.Series) -> pd.DataFrame:
@@ -303,80 +291,6 @@ def configured_surveys(config: PestcastConfig, known_parcels: pd.Series) -> pd.D
 
 def _last_weather_day(weather: pd.DataFrame) -> dt.date:
     return pd.Timestamp(weather["date"].max()).date() + dt.timedelta(days=1)
-
-
-@task(cache_policy=NO_CACHE)
-def train_risk_models(config: PestcastConfig, layout: RunLayout) -> str:
-    """Fit one model per pest and horizon, validated on a held-out season; returns the version.
-
-    Models already trained on the same feature table with the same settings are reused.
-    """
-    _require_stage_output(layout.feature_table, "features")
-    logger = get_run_logger()
-    fingerprint = _training_fingerprint(layout.feature_table, config)
-    trained = _trained_version(layout, fingerprint, config)
-    if trained is not None:
-        logger.info("models %s were trained on this exact feature table; reusing them", trained)
-        replace_symlink_atomic(layout.latest_model, layout.model_dir(trained))
-        return trained
-    version = f"{dt.date.today():%Y%m%d}-{fingerprint}"
-    directory = layout.model_dir(version)
-    table = _read_stage_output(layout.feature_table, "features")
-    features = feature_columns(table, include_quality=config.model.quality_columns_as_features)
-    for pest in config.model.pests:
-        for horizon in config.model.horizons_days:
-            spec = RiskModelSpec(
-                pest=pest,
-                horizon_days=horizon,
-                features=tuple(features),
-                params=config.model.params,
-                num_boost_round=config.model.num_boost_round,
-                seed=config.model.seed,
-            )
-            model = fit_risk_model(
-                table,
-                spec,
-                validation_season=config.model.validation_season,
-                model_version=version,
-                feature_settings=config.features.settings(),
-            )
-            save_risk_model(model, directory)
-            logger.info("%s h%d: %s", pest, horizon, _metrics_line(model))
-    replace_symlink_atomic(layout.latest_model, directory)
-    return version
-
-
-def _training_fingerprint(feature_table: Path, config: PestcastConfig) -> str:
-    """What a model's identity depends on: its data and the model and feature settings.
-
-    Publishing settings (risk classes, forecast date) are not part of it.
-    """
-    digest = hashlib.sha256(feature_table.read_bytes())
-    digest.update(config.model.model_dump_json().encode())
-    digest.update(config.features.model_dump_json().encode())
-    return digest.hexdigest()[:8]
-
-
-def _trained_version(layout: RunLayout, fingerprint: str, config: PestcastConfig) -> str | None:
-    """The version folder holding every model of this fingerprint, if one exists."""
-    for directory in sorted(layout.model_root.glob(f"*-{fingerprint}"), reverse=True):
-        wanted = [
-            path
-            for pest in config.model.pests
-            for horizon in config.model.horizons_days
-            for path in model_paths(directory, pest, horizon)
-        ]
-        if all(path.is_file() for path in wanted):
-            return directory.name
-    return None
-
-
-def _metrics_line(model: TrainedRiskModel) -> str:
-    scores = model.card.metrics.model
-    return (
-        f"held-out {model.card.validation_season}: ROC-AUC {scores.roc_auc or float('nan'):.3f}, "
-        f"PR-AUC {scores.pr_auc or float('nan'):.3f}, Brier {scores.brier:.4f}"
-    )
 
 
 @dataclass(frozen=True)
@@ -400,7 +314,7 @@ def scored_risk_map(
             "or rerun the features stage"
         )
     models: dict[tuple[str, int], TrainedRiskModel] = {
-        (pest, horizon): load_risk_model(layout.latest_model, pest, horizon)
+        (pest, horizon): load_risk_model(layout.current_model, pest, horizon)
         for pest in config.model.pests
         for horizon in config.model.horizons_days
     }
@@ -427,7 +341,7 @@ class PublishedRiskMap:
 @task(cache_policy=NO_CACHE)
 def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
     """Score one forecast date and publish its folder (risk map, manifest) atomically."""
-    table = _read_stage_output(layout.feature_table, "features")
+    table = read_stage_output(layout.feature_table, "features")
     forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
     scored = scored_risk_map(config, layout, table, forecast_date)
     risk_map, warnings, models = scored.risk_map, scored.warnings, scored.models

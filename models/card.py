@@ -11,7 +11,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ForecastScores", "HeldOutMetrics", "ModelCard", "ReliabilityBin"]
+from pestcast.models.calibration import Calibration
+from pestcast.models.uncertainty import RiskBands
+
+__all__ = [
+    "BacktestSummary",
+    "ModelCard",
+    "Promotion",
+    "ReliabilityBin",
+    "ScoreInterval",
+    "SkillTable",
+]
 
 
 class _Frozen(BaseModel):
@@ -31,32 +41,57 @@ class ReliabilityBin(_Frozen):
     """Share of them that were positive (None for an empty bin)."""
 
 
-class ForecastScores(_Frozen):
-    """Scores of one probability forecast on the held-out rows; AUCs None with one class only."""
+class ScoreInterval(_Frozen):
+    """A score and its bootstrap interval (dates resampled); None where undefined."""
 
-    n: int
-    prevalence: float
-    mean_risk: float
-    roc_auc: float | None
-    pr_auc: float | None
-    brier: float
-    log_loss: float
-    expected_calibration_error: float
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class SkillTable(_Frozen):
+    """One forecaster's backtest scores on the labelled rows of parcels in crop."""
+
+    n_rows: int
+    n_positive: int
+    n_dates: int
+    scores: dict[str, ScoreInterval]
+    """``roc_auc``, ``within_date_roc_auc``, ``pr_auc``, ``brier``,
+    ``expected_calibration_error``, ``top5_capture``, ``top10_capture``, ``top20_capture``."""
+
+
+class BacktestSummary(_Frozen):
+    """How the model and the baselines did on seasons their models never saw."""
+
+    seasons: tuple[str, ...]
+    """Seasons forecast out of fold."""
+    past_only: bool
+    """True: each season's model trained on earlier seasons only."""
+    gap_days: int
+    """Training rows this close to the held-out season (either side) are dropped."""
+    replicates: int
+    interval_level: float
+    pooled: dict[str, SkillTable]
+    """Forecaster (``model``, ``model_uncalibrated``, ``persistence``, ``climatology``) → scores
+    over every backtested season."""
+    per_season: dict[str, dict[str, SkillTable]]
+    """Season → forecaster → scores."""
+    reliability_uncalibrated: tuple[ReliabilityBin, ...]
     reliability: tuple[ReliabilityBin, ...]
+    """Pooled reliability of the raw and of the calibrated out-of-fold risk."""
 
 
-class HeldOutMetrics(_Frozen):
-    """The model and the baselines on the same held-out rows, and the model's skill over them."""
+class Promotion(_Frozen):
+    """Whether this model went into service, and why."""
 
-    model: ForecastScores
-    baselines: dict[str, ForecastScores]
-    """``persistence`` and ``climatology``."""
-    skill: dict[str, float | None]
-    """``brier_skill_vs_<baseline>`` and ``roc_auc_gain_vs_<baseline>``."""
+    promoted: bool
+    reason: str
+    compared_with: str | None = None
+    """Model version in service when this one was trained (None: there was none)."""
 
 
 class ModelCard(_Frozen):
-    """Provenance, data and held-out skill of one pest × horizon model."""
+    """Provenance, data, backtest skill, calibration and uncertainty of one pest × horizon model."""
 
     pest: str
     horizon_days: int
@@ -73,18 +108,26 @@ class ModelCard(_Frozen):
     """The parameters actually used (binary objective, seed, threads…)."""
     num_boost_round: int
     seed: int
-    validation_season: str
-    training_seasons: tuple[str, ...]
+    data_window: tuple[str, str]
+    """First and last forecast date of the feature table (ISO dates)."""
     refit_seasons: tuple[str, ...]
+    """Seasons whose labelled rows the booster in service was fitted on."""
     n_rows: dict[str, int]
-    """Rows of the train, validation and refit fits."""
-    label_prevalence: dict[str, float]
-    gap_days: int
-    """Training rows whose label window reaches this close to the held-out season are dropped."""
-    metrics: HeldOutMetrics
-    calibration: str
+    """Rows of the refit and of the backtest (labelled, in crop)."""
+    label_prevalence: float
+    """Share of positive labels among the refit rows."""
+    backtest: BacktestSummary
+    calibration: Calibration
+    """Raw risk → calibrated probability, fitted on every backtested season's out-of-fold rows."""
+    risk_bands: RiskBands
+    """How sure a calibrated risk is: season-conformal intervals, with their validated coverage."""
+    feature_schema_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """sha256 of the feature names and kinds, in order: a table built otherwise is refused."""
+    package_versions: dict[str, str]
     data_hash: str
     lightgbm_version: str
     feature_importance_gain: dict[str, float]
+    promotion: Promotion | None = None
+    """Set when the model is registered: promoted into service or kept aside, and why."""
     model_file_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     """sha256 of the LightGBM text file; empty until the model is saved."""

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.stats import binomtest
 
 from pestcast.core.errors import ConfigError, ModelError
+from pestcast.models.calibration import calibrate
 from pestcast.models.spec import TrainedRiskModel
+from pestcast.models.uncertainty import risk_band
 
 __all__ = [
     "DEFAULT_RISK_CLASS_RULE",
+    "NOT_IN_CROP",
     "NO_DATA",
     "RISK_CLASSES",
     "RiskClassRule",
+    "check_feature_schema",
     "classify_risk",
     "feature_matrix",
+    "feature_schema_hash",
+    "predict_raw_risk",
     "predict_risk",
     "risk_drivers",
     "risk_interval",
 ]
 
-RISK_CLASSES = ("high", "medium", "low", "no_data")
+RISK_CLASSES = ("high", "medium", "low", "no_data", "not_in_crop")
 """Class names, most urgent first."""
 NO_DATA = "no_data"
 """The class of a parcel with no usable information: no recent clear image, no survey history."""
+NOT_IN_CROP = "not_in_crop"
+"""The class of a parcel the imagery shows fallow or flooded off-season: it is not scored."""
 
 
 def feature_matrix(
@@ -59,14 +68,41 @@ def feature_matrix(
     return frame.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def feature_schema_hash(table: pd.DataFrame, features: Sequence[str]) -> str:
+    """sha256 of the feature names and their kinds (number or boolean), in order."""
+    kinds = [
+        (name, "bool" if pd.api.types.is_bool_dtype(table[name]) else "number") for name in features
+    ]
+    return hashlib.sha256(json.dumps(kinds).encode()).hexdigest()
+
+
 def _describe(model: TrainedRiskModel) -> str:
     return f"{model.spec.pest} h{model.spec.horizon_days} model {model.card.model_version}"
 
 
-def predict_risk(model: TrainedRiskModel, table: pd.DataFrame) -> npt.NDArray[np.float64]:
-    """Probability (0–1) that each row's parcel reaches ≥ light severity within the horizon."""
+def check_feature_schema(model: TrainedRiskModel, table: pd.DataFrame) -> None:
+    """Refuse a table whose model features differ in name, order or kind from training."""
+    what = _describe(model)
+    feature_matrix(table.head(0), model.spec.features, what=what)
+    if feature_schema_hash(table, model.spec.features) != model.card.feature_schema_sha256:
+        raise ModelError(
+            f"{what}: the feature table's columns {list(model.spec.features)[:3]}… have other "
+            "kinds than when the model was trained (feature schema hash differs); rebuild the "
+            "features with the settings of the model card, or retrain"
+        )
+
+
+def predict_raw_risk(model: TrainedRiskModel, table: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """The booster's own probability, before calibration (the feature schema checked first)."""
+    check_feature_schema(model, table)
     matrix = feature_matrix(table, model.spec.features, what=_describe(model))
     return np.asarray(model.booster.predict(matrix), dtype=np.float64)
+
+
+def predict_risk(model: TrainedRiskModel, table: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """Calibrated probability (0–1) that each row's parcel reaches ≥ light severity within the
+    horizon."""
+    return calibrate(model.card.calibration, predict_raw_risk(model, table))
 
 
 @dataclass(frozen=True)
@@ -128,25 +164,12 @@ def classify_risk(
 
 
 def risk_interval(
-    model: TrainedRiskModel, risk: npt.ArrayLike, *, confidence: float = 0.9
+    model: TrainedRiskModel, risk: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """How sure the model is: for each risk, the Wilson ``confidence`` interval of the rate at
-    which forecasts in the same reliability bin came true on the held-out season.
-
-    A risk in a bin with few held-out forecasts gets a wide interval; a bin with none gets
-    (0, 1). The bins are the model card's reliability table.
-    """
-    values = np.asarray(risk, dtype=np.float64)
-    bins = model.card.metrics.model.reliability
-    upper_edges = np.asarray([row.upper for row in bins[:-1]])
-    lows, highs = np.zeros(len(bins)), np.ones(len(bins))
-    for index, row in enumerate(bins):
-        if row.n and row.observed_rate is not None:
-            hits = round(row.observed_rate * row.n)
-            found = binomtest(hits, row.n).proportion_ci(confidence, method="wilson")
-            lows[index], highs[index] = found.low, found.high
-    which = np.searchsorted(upper_edges, values, side="left")  # as the reliability table bins
-    return lows[which], highs[which]
+    """How sure the model is: for each calibrated risk, the interval within which the rate of
+    parcels given that risk fell in ``model.card.risk_bands.level`` of the backtested seasons
+    (season-conformal; see :mod:`pestcast.models.uncertainty`)."""
+    return risk_band(model.card.risk_bands, risk)
 
 
 def risk_drivers(

@@ -1,8 +1,11 @@
 """Model files: LightGBM's text format plus a JSON card, written atomically, never pickled.
 
-A model directory holds ``<pest>_h<h>.txt`` (``Booster.save_model``) and ``<pest>_h<h>.card.json``
-for each pest and horizon. The card records the sha256 of the model file, so a card and a model
-from different runs are caught on load.
+A model version directory holds, for each pest and horizon, ``<pest>_h<h>.txt``
+(``Booster.save_model``), ``<pest>_h<h>.card.json`` and ``<pest>_h<h>.backtest.parquet`` (its
+out-of-fold forecasts), plus a ``SHA256SUMS`` file listing the sha256 of every file in the
+directory (written last, by :func:`write_checksums`). Loading checks the files it reads against
+``SHA256SUMS`` and the card's own record of the model file, so a tampered, truncated or mixed-up
+file is refused with its name.
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ from pestcast.models.card import ModelCard
 from pestcast.models.spec import RiskModelSpec, TrainedRiskModel
 
 __all__ = [
-    "held_out_path",
+    "CHECKSUMS",
+    "backtest_path",
     "load_risk_model",
     "model_paths",
+    "read_checksums",
     "read_model_card",
     "save_risk_model",
+    "write_checksums",
 ]
+
+CHECKSUMS = "SHA256SUMS"
+"""``sha256sum``-format list of every file of a model version directory."""
 
 
 def model_paths(directory: Path, pest: str, horizon_days: int) -> tuple[Path, Path]:
@@ -34,9 +43,56 @@ def model_paths(directory: Path, pest: str, horizon_days: int) -> tuple[Path, Pa
     return directory / f"{stem}.txt", directory / f"{stem}.card.json"
 
 
-def held_out_path(directory: Path, pest: str, horizon_days: int) -> Path:
-    """Parquet table of the held-out-season forecasts (model and baselines) with their labels."""
-    return directory / f"{pest}_h{horizon_days}.held_out.parquet"
+def backtest_path(directory: Path, pest: str, horizon_days: int) -> Path:
+    """Parquet table of the model's out-of-fold backtest forecasts, baselines and labels."""
+    return directory / f"{pest}_h{horizon_days}.backtest.parquet"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_checksums(directory: Path) -> Path:
+    """Write ``SHA256SUMS`` for every other file of ``directory`` (atomically); returns its path."""
+    lines = [
+        f"{_sha256(path)}  {path.name}\n"
+        for path in sorted(directory.iterdir())
+        if path.is_file() and path.name != CHECKSUMS and not path.name.startswith(".")
+    ]
+    target = directory / CHECKSUMS
+    write_text_atomic(target, "".join(lines))
+    return target
+
+
+def read_checksums(directory: Path) -> dict[str, str]:
+    """File name → sha256 from ``directory``'s ``SHA256SUMS``."""
+    path = directory / CHECKSUMS
+    if not path.is_file():
+        raise ModelError(
+            f"{directory} has no {CHECKSUMS}: it is not a complete registered model version "
+            "(training was interrupted or the files were copied by hand); train again"
+        )
+    sums = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name:
+            raise ModelError(f"{path} line {number} is not '<sha256>  <file>'; train again")
+        sums[name] = digest
+    return sums
+
+
+def _verify(path: Path) -> None:
+    expected = read_checksums(path.parent).get(path.name)
+    if expected is None:
+        raise ModelError(
+            f"{path.name} is not listed in {path.parent / CHECKSUMS}: it was added after "
+            "training; remove it or train again"
+        )
+    if _sha256(path) != expected:
+        raise ModelError(
+            f"{path} was changed after training (its sha256 differs from {CHECKSUMS}); "
+            "it is refused: restore the file or train again"
+        )
 
 
 def save_risk_model(model: TrainedRiskModel, directory: Path) -> Path:
@@ -50,10 +106,10 @@ def save_risk_model(model: TrainedRiskModel, directory: Path) -> Path:
         digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
     card = model.card.model_copy(update={"model_file_sha256": digest})
     write_text_atomic(card_path, card.model_dump_json(indent=2) + "\n")
-    if model.held_out is not None:
-        held_out = held_out_path(directory, model.spec.pest, model.spec.horizon_days)
-        with atomic_path(held_out) as temporary:
-            model.held_out.to_parquet(temporary, index=False)
+    if model.backtest is not None:
+        backtest = backtest_path(directory, model.spec.pest, model.spec.horizon_days)
+        with atomic_path(backtest) as temporary:
+            model.backtest.to_parquet(temporary, index=False)
     return model_path
 
 
@@ -114,12 +170,16 @@ def _existing_paths(directory: Path, pest: str, horizon_days: int) -> tuple[Path
 
 def read_model_card(directory: Path, pest: str, horizon_days: int) -> ModelCard:
     """The card of ``pest`` at ``horizon_days`` in ``directory``, without loading the model."""
-    return _read_card(_existing_paths(directory, pest, horizon_days)[1])
+    card_path = _existing_paths(directory, pest, horizon_days)[1]
+    _verify(card_path)
+    return _read_card(card_path)
 
 
 def load_risk_model(directory: Path, pest: str, horizon_days: int) -> TrainedRiskModel:
     """Read the model and card of ``pest`` at ``horizon_days`` from ``directory``."""
     model_path, card_path = _existing_paths(directory, pest, horizon_days)
+    _verify(card_path)
+    _verify(model_path)
     card = _read_card(card_path)
     if (card.pest, card.horizon_days) != (pest, horizon_days):
         raise ModelError(

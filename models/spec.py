@@ -84,9 +84,9 @@ class TrainedRiskModel:
     spec: RiskModelSpec
     """Pest, horizon, features and LightGBM settings the booster was trained with."""
     card: ModelCard
-    """Provenance, held-out-season metrics, baselines and skill."""
-    held_out: pd.DataFrame | None = None
-    """Held-out-season forecasts of the validation fit and the baselines, with their labels."""
+    """Provenance, backtest skill against the baselines, calibration and risk bands."""
+    backtest: pd.DataFrame | None = None
+    """Out-of-fold forecasts of every backtested season (model, baselines) with their labels."""
 
     @property
     def model_version(self) -> str:

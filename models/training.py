@@ -1,11 +1,14 @@
-"""Fit a LightGBM risk model, score it on a held-out season against baselines, refit, write a card.
+"""Train a risk model: backtest every season, calibrate, fit the intervals, refit, write a card.
 
-The reported metrics come from a booster that never saw the held-out season; the booster kept for
-forecasting is refitted on every labelled row with the same parameters and rounds. No
-``is_unbalance``/``scale_pos_weight``: they inflate probabilities, and the risk classes and the
-Brier score read the probabilities as they are. The reliability table and the expected calibration
-error in the card show how well calibrated they are (no post-hoc calibration is fitted: it would
-need yet another held-out season).
+1. Backtest (:mod:`pestcast.models.backtest`): each labelled season forecast by a booster that
+   never saw it, next to persistence and climatology; scored with date-resampled intervals
+   (:mod:`pestcast.models.skill`).
+2. Calibration fitted on all those out-of-fold rows; risk bands (how sure a risk is) fitted on
+   the calibrated out-of-fold rows, and their coverage checked season by season.
+3. The booster in service is refitted on every labelled row with the same settings.
+
+No ``is_unbalance``/``scale_pos_weight``: they distort the probabilities the calibration, the
+risk classes and the Brier score read.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import lightgbm as lgb
@@ -23,14 +28,44 @@ import pandas as pd
 from pestcast.core.errors import ModelError
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.features.timeseries import KEY_COLUMNS
-from pestcast.models.baselines import fit_climatology, persistence_risk
-from pestcast.models.card import HeldOutMetrics, ModelCard
-from pestcast.models.metrics import forecast_metrics, skill_scores
-from pestcast.models.predict import feature_matrix
+from pestcast.models.backtest import FORECASTERS, backtest_forecasts, in_crop_mask
+from pestcast.models.booster import train_booster
+from pestcast.models.calibration import fit_calibration
+from pestcast.models.card import BacktestSummary, ModelCard, ScoreInterval, SkillTable
+from pestcast.models.metrics import reliability_table
+from pestcast.models.predict import feature_matrix, feature_schema_hash
+from pestcast.models.skill import score_forecasts
 from pestcast.models.spec import RiskModelSpec, TrainedRiskModel, lightgbm_params
-from pestcast.models.validation import check_labels, season_order, season_split
+from pestcast.models.uncertainty import DEFAULT_LEVEL, fit_risk_bands, season_coverage
+from pestcast.models.validation import check_labels, season_order
 
-__all__ = ["fit_risk_model", "training_data_hash"]
+__all__ = [
+    "Backtest",
+    "BacktestSettings",
+    "fit_risk_model",
+    "run_backtest",
+    "training_data_hash",
+]
+
+RECORDED_PACKAGES = ("lightgbm", "scikit-learn", "numpy", "pandas", "pestcast")
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """How the backtest behind a model is run and scored."""
+
+    seasons: tuple[str, ...] | None = None
+    """Seasons to forecast out of fold; None: every labelled season with both classes."""
+    past_only: bool = False
+    """Train each season's model on earlier seasons only."""
+    gap_days: int | None = None
+    """Dropped days either side of the held-out season; None: the horizon."""
+    replicates: int = 200
+    """Bootstrap replicates (dates resampled) behind each interval."""
+    interval_level: float = 0.95
+    band_level: float = DEFAULT_LEVEL
+    """Nominal coverage of the per-parcel risk intervals."""
+    seed: int = 0
 
 
 def training_data_hash(table: pd.DataFrame, spec: RiskModelSpec) -> str:
@@ -71,79 +106,126 @@ def _check_table(table: pd.DataFrame, spec: RiskModelSpec) -> None:
     feature_matrix(table.head(0), spec.features, what=f"{spec.pest} h{spec.horizon_days} training")
 
 
-def _train_booster(rows: pd.DataFrame, spec: RiskModelSpec) -> Any:
-    matrix = feature_matrix(rows, spec.features, what=f"{spec.pest} h{spec.horizon_days} training")
-    labels = rows[spec.label].to_numpy(dtype=np.float64)
-    dataset = lgb.Dataset(
-        matrix, label=labels, feature_name=list(spec.features), free_raw_data=True
-    )
-    return lgb.train(lightgbm_params(spec), dataset, num_boost_round=spec.num_boost_round)
-
-
-def _held_out_scores(
-    train: pd.DataFrame, season: pd.DataFrame, spec: RiskModelSpec
-) -> tuple[HeldOutMetrics, pd.DataFrame]:
-    """Metrics of the model and both baselines on the labelled rows of the held-out season, the
-    model's skill, and the held-out forecasts of every row of that season (label NaN where the
-    parcel was not surveyed), so that rules applied across all parcels of a week can be
-    backtested."""
-    booster = _train_booster(train, spec)
-    prevalence = float(train[spec.label].mean())
-    forecasts = {
-        "model": np.asarray(
-            booster.predict(feature_matrix(season, spec.features, what="validation")),
-            dtype=np.float64,
-        ),
-        "persistence": persistence_risk(season, spec.pest, unsurveyed=prevalence),
-        "climatology": fit_climatology(train, spec.label).predict(season),
-    }
-    labels = season[spec.label].to_numpy(dtype=np.float64)
-    labelled = ~np.isnan(labels)
-    scores = {
-        name: forecast_metrics(labels[labelled], risk[labelled]) for name, risk in forecasts.items()
-    }
-    baselines = {name: scores[name] for name in ("persistence", "climatology")}
-    metrics = HeldOutMetrics(
-        model=scores["model"],
-        baselines=baselines,
-        skill=skill_scores(scores["model"], baselines),
-    )
-    held_out = season[["parcel_id", "forecast_date", "season"]].assign(
-        label=labels, **{f"risk_{name}": risk for name, risk in forecasts.items()}
-    )
-    return metrics, held_out.reset_index(drop=True)
-
-
 def _importance(booster: Any, features: Sequence[str]) -> dict[str, float]:
     gains = np.asarray(booster.feature_importance(importance_type="gain"), dtype=np.float64)
     ranked = sorted(zip(features, gains, strict=True), key=lambda pair: -pair[1])
     return {name: round(float(gain), 6) for name, gain in ranked}
 
 
+def _finite(value: object) -> float | None:
+    number = float(value)  # type: ignore[arg-type]
+    return number if np.isfinite(number) else None
+
+
+def _skill_tables(scores: pd.DataFrame) -> dict[str, dict[str, SkillTable]]:
+    """Season (or ``all``) → forecaster → scores, from :func:`score_forecasts`' long table."""
+    tables: dict[str, dict[str, SkillTable]] = {}
+    for (season, forecaster), rows in scores.groupby(["season", "forecaster"], sort=True):
+        first = rows.iloc[0]
+        tables.setdefault(str(season), {})[str(forecaster)] = SkillTable(
+            n_rows=int(first["n_rows"]),
+            n_positive=int(first["n_positive"]),
+            n_dates=int(first["n_dates"]),
+            scores={
+                str(row.score): ScoreInterval(
+                    value=_finite(row.value), low=_finite(row.low), high=_finite(row.high)
+                )
+                for row in rows.itertuples()
+            },
+        )
+    return tables
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A spec's out-of-fold forecasts and their scores."""
+
+    forecasts: pd.DataFrame
+    scores: pd.DataFrame
+    """Long table: season, forecaster, score, value, low, high, n_rows, n_positive, n_dates."""
+
+
+def run_backtest(
+    table: pd.DataFrame, spec: RiskModelSpec, settings: BacktestSettings = BacktestSettings()
+) -> Backtest:
+    """Out-of-fold forecasts of every backtested season and their scores with intervals."""
+    _check_table(table, spec)
+    forecasts = backtest_forecasts(
+        table,
+        spec,
+        gap_days=settings.gap_days,
+        seasons=settings.seasons,
+        past_only=settings.past_only,
+    )
+    scores = score_forecasts(
+        forecasts,
+        FORECASTERS,
+        replicates=settings.replicates,
+        seed=settings.seed,
+        level=settings.interval_level,
+    )
+    return Backtest(forecasts=forecasts, scores=scores)
+
+
+def _summary(backtest: Backtest, settings: BacktestSettings, gap_days: int) -> BacktestSummary:
+    tables = _skill_tables(backtest.scores)
+    scored = backtest.forecasts[backtest.forecasts["in_crop"] & backtest.forecasts["label"].notna()]
+    labels = scored["label"].to_numpy(dtype=np.float64)
+    return BacktestSummary(
+        seasons=tuple(dict.fromkeys(backtest.forecasts["season"].astype(str))),
+        past_only=settings.past_only,
+        gap_days=gap_days,
+        replicates=settings.replicates,
+        interval_level=settings.interval_level,
+        pooled=tables.pop("all"),
+        per_season=tables,
+        reliability_uncalibrated=reliability_table(
+            labels, scored["risk_model_uncalibrated"].to_numpy(dtype=np.float64)
+        ),
+        reliability=reliability_table(labels, scored["risk_model"].to_numpy(dtype=np.float64)),
+    )
+
+
+def _package_versions() -> dict[str, str]:
+    found = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "unknown"
+    return found
+
+
 def fit_risk_model(
     table: pd.DataFrame,
     spec: RiskModelSpec,
     *,
-    validation_season: str | None = None,
+    backtest: BacktestSettings = BacktestSettings(),
     model_version: str | None = None,
     feature_settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
+    precomputed: Backtest | None = None,
 ) -> TrainedRiskModel:
-    """Train, validate on a whole held-out season, and refit on every labelled row.
+    """Backtest, calibrate, fit the risk bands and refit on every labelled row in crop.
 
-    ``validation_season`` defaults to the latest complete labelled season (see ``season_split``);
     ``model_version`` defaults to a hash of the training data and the spec;
-    ``feature_settings`` are those the table was built with, recorded in the card.
+    ``feature_settings`` are those the table was built with, recorded in the card;
+    ``precomputed`` reuses a backtest already run on this table with these settings.
     """
     _check_table(table, spec)
-    train_idx, validation_idx = season_split(
-        table, pest=spec.pest, horizon_days=spec.horizon_days, validation_season=validation_season
+    result = precomputed or run_backtest(table, spec, backtest)
+    scored = result.forecasts[result.forecasts["in_crop"] & result.forecasts["label"].notna()]
+    calibration = fit_calibration(
+        scored["risk_model_uncalibrated"], scored["label"], what=f"{spec.pest} h{spec.horizon_days}"
     )
-    train, validation = table.iloc[train_idx], table.iloc[validation_idx]
-    season = table.loc[table["season"] == validation["season"].iloc[0]]
-    metrics, held_out = _held_out_scores(train, season, spec)
-    refit = table.loc[table[spec.label].notna()]
-    booster = _train_booster(refit, spec)
+    oof = scored["risk_model"].to_numpy(dtype=np.float64)
+    labels, seasons = scored["label"].to_numpy(dtype=np.float64), scored["season"].to_numpy()
+    bands = fit_risk_bands(oof, labels, seasons, level=backtest.band_level).model_copy(
+        update={"coverage": season_coverage(oof, labels, seasons, level=backtest.band_level)}
+    )
+    refit = table.loc[table[spec.label].notna().to_numpy() & in_crop_mask(table)]
+    booster = train_booster(refit, spec)
     data_hash = training_data_hash(refit, spec)
+    gap = spec.horizon_days if backtest.gap_days is None else backtest.gap_days
     card = ModelCard(
         pest=spec.pest,
         horizon_days=spec.horizon_days,
@@ -156,26 +238,20 @@ def fit_risk_model(
         lightgbm_params=lightgbm_params(spec),
         num_boost_round=spec.num_boost_round,
         seed=spec.seed,
-        **_data_summary(train, validation, refit, spec.label),
-        gap_days=spec.horizon_days,
-        metrics=metrics,
-        calibration="none: probabilities as trained; see metrics.model.reliability",
+        data_window=(
+            f"{table['forecast_date'].min():%Y-%m-%d}",
+            f"{table['forecast_date'].max():%Y-%m-%d}",
+        ),
+        refit_seasons=tuple(season_order(refit)),
+        n_rows={"refit": len(refit), "backtest": len(scored)},
+        label_prevalence=float(refit[spec.label].mean()),
+        backtest=_summary(result, backtest, gap),
+        calibration=calibration,
+        risk_bands=bands,
+        feature_schema_sha256=feature_schema_hash(table, spec.features),
+        package_versions=_package_versions(),
         data_hash=data_hash,
         lightgbm_version=lgb.__version__,
         feature_importance_gain=_importance(booster, spec.features),
     )
-    return TrainedRiskModel(booster=booster, spec=spec, card=card, held_out=held_out)
-
-
-def _data_summary(
-    train: pd.DataFrame, validation: pd.DataFrame, refit: pd.DataFrame, label: str
-) -> dict[str, Any]:
-    """Card entries saying which seasons and how many rows each fit saw, and their label rates."""
-    parts = {"train": train, "validation": validation, "refit": refit}
-    return {
-        "validation_season": str(validation["season"].iloc[0]),
-        "training_seasons": tuple(season_order(train)),
-        "refit_seasons": tuple(season_order(refit)),
-        "n_rows": {name: len(rows) for name, rows in parts.items()},
-        "label_prevalence": {name: float(rows[label].mean()) for name, rows in parts.items()},
-    }
+    return TrainedRiskModel(booster=booster, spec=spec, card=card, backtest=result.forecasts)

@@ -15,8 +15,8 @@
 # # Review the latest risk map
 #
 # For agronomists and data scientists: what the newest forecast says, per commune and class,
-# which parcels rank highest and why, and how the models did on their held-out season next to
-# the persistence and climatology baselines. Run after `make demo` (or any `pestcast forecast`);
+# which parcels rank highest and why, and how the models did in the backtest next to the
+# persistence and climatology baselines. Run after `make demo` (or any `pestcast forecast`);
 # set `PESTCAST_CONFIG` to review another region. Open with `jupytext --to notebook` or run it
 # as a script.
 
@@ -65,32 +65,34 @@ for pest in config.model.pests:
     print(top[[*columns, f"reasons_{key}"]].to_string(index=False), "\n")
 
 # %% [markdown]
-# ## Held-out season skill
-# ROC-AUC, PR-AUC and Brier score of each model on its whole held-out season, next to the
-# baselines scored on the same rows.
+# ## Backtest skill of the models in service
+# Every labelled season forecast by a model that never saw it, pooled over the seasons, with
+# 95 % bootstrap intervals (dates resampled), next to the baselines on the same rows. Per-season
+# figures, reliability diagrams and SHAP: `notebooks/backtest.py`.
 
 # %%
 rows = []
 for pest in config.model.pests:
     for horizon in config.model.horizons_days:
-        card = read_model_card(layout.latest_model, pest, horizon)
-        scores = {"model": card.metrics.model, **card.metrics.baselines}
-        for name, metrics in scores.items():
+        card = read_model_card(layout.current_model, pest, horizon)
+        for name, table in card.backtest.pooled.items():
             rows.append(
                 {
                     "pest": pest,
                     "horizon_days": horizon,
-                    "season": card.validation_season,
                     "forecast": name,
-                    **metrics.model_dump(include={"roc_auc", "pr_auc", "brier"}),
+                    **{
+                        score: table.scores[score].value
+                        for score in ("within_date_roc_auc", "roc_auc", "pr_auc", "brier")
+                    },
                 }
             )
 skill = pd.DataFrame(rows)
 print(skill.to_string(index=False, float_format="{:.3f}".format))
 
 # %% [markdown]
-# ## Reliability of the 7-day BPH model on its held-out season
+# ## Reliability of the 7-day BPH model, out of fold, after calibration
 
 # %%
-card = read_model_card(layout.latest_model, "bph", min(config.model.horizons_days))
-print(pd.DataFrame([row.model_dump() for row in card.metrics.model.reliability]))
+card = read_model_card(layout.current_model, "bph", min(config.model.horizons_days))
+print(pd.DataFrame([row.model_dump() for row in card.backtest.reliability]))

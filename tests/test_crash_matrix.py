@@ -53,7 +53,12 @@ def region_config(root: Path, data: Path, name: str) -> Path:
     }
     raw["imagery"].update(start="2023-06-01", end="2024-09-30")
     raw["model"]["num_boost_round"] = 60
-    raw["paths"] = {"work_dir": str(root / name / "work"), "output_dir": str(root / name / "out")}
+    raw["model"]["backtest"]["bootstrap_replicates"] = 20
+    raw["paths"] = {
+        "work_dir": str(root / name / "work"),
+        "output_dir": str(root / name / "out"),
+        "model_registry": str(root / name / "registry"),
+    }
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path

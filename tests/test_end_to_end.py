@@ -67,7 +67,12 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     raw["imagery"].update(start="2023-06-01", end="2024-09-30")
     raw["model"]["num_boost_round"] = 150
-    raw["paths"] = {"work_dir": str(root / "work"), "output_dir": str(root / "outputs")}
+    raw["model"]["backtest"]["bootstrap_replicates"] = 20
+    raw["paths"] = {
+        "work_dir": str(root / "work"),
+        "output_dir": str(root / "outputs"),
+        "model_registry": str(root / "registry"),
+    }
     path = root / "small.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -183,7 +188,7 @@ def test_review_notebook_runs_on_the_published_outputs(
 ) -> None:
     monkeypatch.setenv("PESTCAST_CONFIG", str(small_config_path))
     namespace = runpy.run_path(str(NOTEBOOKS / "review_risk_map.py"), run_name="__main__")
-    assert len(namespace["skill"]) == 2 * 2 * 3  # pests × horizons × (model + 2 baselines)
+    assert len(namespace["skill"]) == 2 * 3 * 4  # pests × horizons × (model, raw, 2 baselines)
 
 
 def test_a_missing_parcel_file_fails_the_flow_with_a_clear_error(

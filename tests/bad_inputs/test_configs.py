@@ -38,6 +38,7 @@ def demo_text(root: Path) -> str:
         .replace("data/feedback/", f"{root}/feedback/")
         .replace("work_dir: work/demo", f"work_dir: {root}/work")
         .replace("output_dir: outputs/demo", f"output_dir: {root}/outputs")
+        .replace("model_registry: registry/demo", f"model_registry: {root}/registry")
     )
 
 
