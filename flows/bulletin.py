@@ -9,7 +9,9 @@ row per commune, a subtotal per district ("Cộng huyện") and a total ("Tổng
   by its latest survey) and, among them, the infested area in total and by severity (light,
   medium, heavy). These are sums over the surveyed parcels, not extrapolated to the region.
 - forecast, from this week's risk map: the area of all parcels by risk class (high, medium, low,
-  no_data) for the pest's shortest horizon.
+  no_data, not_in_crop) for the pest's shortest horizon. Parcels not in crop (fallow or flooded
+  off-season on the imagery) are not forecast: their area has its own column and the text says
+  so, apart from low risk and from "not enough data".
 - the change of the high + medium area against last week's map and against the mean of the same
   week's maps in earlier seasons; blank (NaN) when there is no map to compare with, or the row's
   commune or district is not in it.
@@ -52,9 +54,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pestcast.core.atomic import atomic_path, write_text_atomic
 from pestcast.core.errors import DataError, PublishError
 from pestcast.features.surveys import SEVERITY_LEVELS
-from pestcast.flows.export import CLASS_COLOURS
+from pestcast.flows.export import CLASS_COLOURS, NOT_IN_CROP_NOTE
 from pestcast.flows.labels import CLASS_NAMES, PEST_NAMES
-from pestcast.models import RISK_CLASSES
+from pestcast.models import NOT_IN_CROP, RISK_CLASSES
 
 if TYPE_CHECKING:
     from playwright.sync_api import FloatRect, Page, ViewportSize
@@ -567,16 +569,28 @@ def _trend(
     """
     total = _total(table)
     en_name, vi_name = PEST_NAMES.get(pest, (pest, pest))
-    vi = [_observed_vi(total, vi_name), *_outlook_vi(outlook), _changes_vi(total, context)]
-    en = [_observed_en(total, en_name), *_outlook_en(outlook), _changes_en(total, context)]
+    parts = [
+        ([_observed_vi(total, vi_name)], [_observed_en(total, en_name)]),
+        (_outlook_vi(outlook), _outlook_en(outlook)),
+        _not_in_crop(total),
+        ([_changes_vi(total, context)], [_changes_en(total, context)]),
+        _top_commune(table),
+    ]
+    return " ".join(s for vi, _ in parts for s in vi), " ".join(s for _, en in parts for s in en)
+
+
+def _top_commune(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The commune with the most high-risk area, in Vietnamese and English (none without any)."""
     communes = table[table["level"] == "commune"]
-    if len(communes) and communes["risk_high_ha"].max() > 0:
-        top = int(communes["risk_high_ha"].to_numpy().argmax())
-        name = str(communes.index.get_level_values("commune")[top])
-        area = float(communes["risk_high_ha"].iloc[top])
-        vi.append(f"Xã có nhiều diện tích nguy cơ cao nhất: {name} ({_ha_vi(area)}).")
-        en.append(f"Most high-risk area: {name} ({_ha_en(area)}).")
-    return " ".join(vi), " ".join(en)
+    if not len(communes) or not communes["risk_high_ha"].max() > 0:
+        return [], []
+    top = int(communes["risk_high_ha"].to_numpy().argmax())
+    name = str(communes.index.get_level_values("commune")[top])
+    area = float(communes["risk_high_ha"].iloc[top])
+    return (
+        [f"Xã có nhiều diện tích nguy cơ cao nhất: {name} ({_ha_vi(area)})."],
+        [f"Most high-risk area: {name} ({_ha_en(area)})."],
+    )
 
 
 def _outlook(
@@ -606,6 +620,16 @@ def _outlook_en(outlook: Mapping[int, tuple[float, float]]) -> list[str]:
         f"Forecast, next {h} days: {_ha_en(high)} at high risk, {_ha_en(medium)} at medium risk."
         for h, (high, medium) in outlook.items()
     ]
+
+
+def _not_in_crop(total: Mapping[str, float]) -> tuple[list[str], list[str]]:
+    """The area not in crop and why it is not forecast, in Vietnamese and English (no sentence
+    when there is none)."""
+    area = total[f"risk_{NOT_IN_CROP}_ha"]
+    if not area > 0:
+        return [], []
+    (en, vi), (why_en, why_vi) = CLASS_NAMES[NOT_IN_CROP], NOT_IN_CROP_NOTE
+    return [f"{_ha_vi(area)} {vi}: {why_vi}."], [f"{_ha_en(area)} {en}: {why_en}."]
 
 
 def _total(table: pd.DataFrame) -> dict[str, float]:
@@ -951,7 +975,18 @@ def _notes(context: _Context) -> list[tuple[str, str]]:
             f"High + medium area compared with last week ({_date_en(context.last_week) or 'none'})"
             f" and the same week of earlier seasons ({same_en}); blank without a map to compare.",
         ),
+        _not_in_crop_note(),
     ]
+
+
+def _not_in_crop_note() -> tuple[str, str]:
+    (en, vi), (why_en, why_vi) = CLASS_NAMES[NOT_IN_CROP], NOT_IN_CROP_NOTE
+    return (
+        f"{vi.capitalize()}: {why_vi}; diện tích này được tính riêng, không tính vào nguy cơ thấp "
+        "hay chưa đủ dữ liệu.",
+        f"{en.capitalize()}: {why_en}; this area is counted apart, neither as low risk nor as not "
+        "enough data.",
+    )
 
 
 def _week_vi(context: _Context) -> str:
@@ -1068,7 +1103,9 @@ def _table_html(page: _PestPage) -> str:
 
 
 def _header_class(column: Column) -> str:
-    return column.name.removesuffix("_ha") if column.group == "risk" else ""
+    """``risk-<class>`` for a risk-class column (bulletin.css tints its header), else none."""
+    name = column.name.removeprefix("risk_").removesuffix("_ha")
+    return f"risk-{name}" if column.group == "risk" else ""
 
 
 def _rows_html(table: pd.DataFrame) -> str:

@@ -3,9 +3,11 @@
 The risk map (``docs/DESIGN.md``, "The risk map") holds one feature per parcel with wide
 properties ``risk_<p>_h<h>``, ``class_<p>_h<h>``, …; an export holds one row per parcel × pest ×
 horizon (long format: what officers filter and sort), most urgent first: class high → medium →
-low → no_data, then risk descending, then parcel id. The columns (:data:`COLUMNS`) keep their
-machine names in every format that allows them; dates stay ISO text ``YYYY-MM-DD`` as in the map
-(they sort correctly as text). Per format:
+low → no_data → not_in_crop (:data:`pestcast.models.RISK_CLASSES`), then risk descending, then
+parcel id. A ``not_in_crop`` row (the imagery shows the parcel fallow or flooded off-season) has
+no risk and no reasons, like a ``no_data`` row, but its own class name and colour. The columns
+(:data:`COLUMNS`) keep their machine names in every format that allows them; dates stay ISO text
+``YYYY-MM-DD`` as in the map (they sort correctly as text). Per format:
 
 - ``gpkg``: layer ``warnings``, parcel polygons in WGS 84.
 - ``geojson``: RFC 7946 through :func:`pestcast.flows.publish.write_geojson_rfc7946`, 6 decimals.
@@ -16,16 +18,17 @@ machine names in every format that allows them; dates stay ISO text ``YYYY-MM-DD
   WGS 84 with 6 decimals (≈ 10 cm), computed in the parcels' UTM zone.
 - ``kml``: GDAL's LIBKML driver. One folder per pest × horizon (their polygons coincide), shown
   one at a time (a radio folder list; the first is visible); placemark name = parcel id,
-  description = the warning in English and Vietnamese (HTML), polygons filled with the class
-  colour (:data:`CLASS_COLOURS`) through each feature's style string (an ``OGR_STYLE`` field,
-  which LIBKML also copies into the placemark's ExtendedData with the other columns).
+  description = the warning in English and Vietnamese (HTML; a not-in-crop row says why it has
+  no risk), polygons filled with the class colour (:data:`CLASS_COLOURS`) through each
+  feature's style string (an ``OGR_STYLE`` field, which LIBKML also copies into the placemark's
+  ExtendedData with the other columns).
 - ``shp``: one ``.zip`` holding ``warnings.shp/.shx/.dbf/.prj/.cpg``, text in UTF-8 (``.cpg``),
   field names cut to the 10 characters dBASE allows as :data:`SHAPEFILE_FIELDS` says; text
   longer than dBASE's 254 bytes is cut at a character boundary and ends in "…".
 - ``xlsx``: sheet "Warnings – Cảnh báo" with every row under two header rows (English, then
   Vietnamese), headers and parcel ids frozen, an autofilter, class cells in the class colour,
   ``lat``/``lon`` as in the CSV; sheet "About – Thông tin" names the risk map, the forecast
-  date, the model, the filters and the colours.
+  date, the model, the filters, and each class's colour and rows.
 
 Arguments are checked and the risk map is read before anything is written; the file appears
 whole or not at all (written beside the target, then renamed).
@@ -57,15 +60,17 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from pestcast.core.atomic import atomic_path
 from pestcast.core.errors import ConfigError, DataError, PublishError
-from pestcast.flows.labels import PEST_NAMES
+from pestcast.flows.labels import CLASS_NAMES, PEST_NAMES
 from pestcast.flows.publish import write_geojson_rfc7946
-from pestcast.models import NO_DATA, RISK_CLASSES
+from pestcast.models import NO_DATA, NOT_IN_CROP, RISK_CLASSES
 
 __all__ = [
     "CLASS_COLOURS",
+    "CLASS_OUTLINES",
     "COLUMNS",
     "FORMATS",
     "LAYER",
+    "NOT_IN_CROP_NOTE",
     "SHAPEFILE_FIELDS",
     "ExportSummary",
     "export_warnings",
@@ -128,17 +133,42 @@ SHAPEFILE_FIELDS = {
 }
 """Column → shapefile field name (dBASE allows 10 characters)."""
 
-CLASS_COLOURS = {"high": "#D7191C", "medium": "#FD8D3C", "low": "#C2E699", NO_DATA: "#D9D9D9"}
-"""Risk class → fill colour (#RRGGBB) in KML and XLSX exports; the map page's fills."""
-_OUTLINES = {"high": "#7F0000", "medium": "#8C4500", "low": "#5B7F3A", NO_DATA: "#555555"}
-"""Risk class → parcel outline colour in KML exports; the map page's outlines."""
+CLASS_COLOURS = {
+    "high": "#D7191C",
+    "medium": "#FD8D3C",
+    "low": "#C2E699",
+    NO_DATA: "#D9D9D9",
+    NOT_IN_CROP: "#EFE6D0",
+}
+"""Risk class → fill colour (#RRGGBB) in KML and XLSX exports, the map page and the bulletin.
+
+``not_in_crop`` is a light beige: neutral like ``no_data``'s grey, yet told apart from it."""
+CLASS_OUTLINES = {
+    "high": "#7F0000",
+    "medium": "#8C4500",
+    "low": "#5B7F3A",
+    NO_DATA: "#555555",
+    NOT_IN_CROP: "#C9BC9C",
+}
+"""Risk class → parcel outline colour in KML exports and the map page; ``not_in_crop``'s is a
+faint tan, so that fallow and off-season parcels draw no attention."""
+
+NOT_IN_CROP_NOTE = (
+    "no rice crop on the satellite images (fallow or flooded off-season), so no risk is forecast",
+    "ảnh vệ tinh không thấy lúa (ruộng bỏ trống hoặc ngập nước giữa hai vụ), nên không dự báo "
+    "nguy cơ",
+)
+"""(English, Vietnamese) why a ``not_in_crop`` parcel has no risk: said where officers read it."""
 
 _COLOUR_NAMES = {
     "high": ("red", "đỏ"),
     "medium": ("orange", "cam"),
     "low": ("green", "xanh lá"),
     NO_DATA: ("grey", "xám"),
+    NOT_IN_CROP: ("light beige", "be nhạt"),
 }
+_UNRANKED = frozenset({NO_DATA, NOT_IN_CROP})
+"""Classes that say nothing about risk: never a ``min_class``, dropped by any ``min_class``."""
 _KML_FILL_ALPHA = "99"
 """60 % opaque fills: the imagery under a parcel stays visible in Google Earth."""
 _DBF_TEXT_BYTES = 254
@@ -206,9 +236,9 @@ def export_warnings(
 
     ``fmt`` is a key of :data:`FORMATS` and ``out`` must end in one of its suffixes. Filters
     (None or empty: keep all) keep the given pest codes, horizons (days), classes at or above
-    ``min_class`` (low < medium < high; no_data rows are dropped), communes and districts;
-    names match whatever their case and Unicode normalisation (NFC or NFD). A filter that
-    matches nothing is not an error: the file is written without rows.
+    ``min_class`` (low < medium < high; no_data and not_in_crop rows are dropped), communes and
+    districts; names match whatever their case and Unicode normalisation (NFC or NFD). A filter
+    that matches nothing is not an error: the file is written without rows.
 
     Raises :class:`ConfigError` for an unknown format or filter value (listing the valid ones
     as the risk map spells them), a suffix that does not fit ``fmt``, or an existing ``out``
@@ -269,7 +299,7 @@ def _min_class_rank(min_class: str | None) -> int | None:
     """Rank in ``RISK_CLASSES`` (0 = most urgent) of the lowest class to keep."""
     if min_class is None or not min_class.strip():
         return None
-    valid = [name for name in RISK_CLASSES if name != NO_DATA]
+    valid = [name for name in RISK_CLASSES if name not in _UNRANKED]
     ranks = {_key(name): RISK_CLASSES.index(name) for name in valid}
     rank = ranks.get(_key(min_class))
     if rank is None:
@@ -437,7 +467,7 @@ def _matching_horizons(
 def _at_least(classes: pd.Series[Any], rank: int | None) -> npt.NDArray[np.bool_]:
     if rank is None:
         return _all(classes)
-    kept = set(RISK_CLASSES[: rank + 1])  # no_data ranks last and is never a floor
+    kept = set(RISK_CLASSES[: rank + 1]) - _UNRANKED  # they rank last and are never a floor
     return classes.isin(kept).to_numpy(dtype=bool)
 
 
@@ -561,21 +591,26 @@ def _kml_style(risk_class: str) -> str:
     """OGR feature style: the class colour as a translucent fill, and the class outline."""
     return (
         f"BRUSH(fc:{CLASS_COLOURS[risk_class]}{_KML_FILL_ALPHA});"
-        f"PEN(c:{_OUTLINES[risk_class]}FF,w:2px)"
+        f"PEN(c:{CLASS_OUTLINES[risk_class]}FF,w:2px)"
     )
 
 
 def _kml_description(row: Any) -> str:
     """The warning of one row as HTML lines, English then Vietnamese."""
     v = {name: _html(getattr(row, name)) for name in COLUMNS}
+    class_en = _html(CLASS_NAMES.get(row.risk_class, (row.risk_class,))[0])
     risk = "–" if pd.isna(row.risk) else f"{row.risk:.2f}"
+    reasons_en, reasons_vi = v["reasons_en"], v["reasons_vi"]
+    if row.risk_class == NOT_IN_CROP:  # not scored: say why instead of a missing risk
+        risk = "not forecast / không dự báo"
+        reasons_en, reasons_vi = (html.escape(text) for text in NOT_IN_CROP_NOTE)
     lines = [
         f"<b>{v['parcel_id']}</b> · {v['commune']}, {v['district']} · {row.area_ha:.2f} ha",
         f"{v['pest_name_en']} / {v['pest_name_vi']} · {row.horizon_days} days / "
         f"{row.horizon_days} ngày",
-        f"Risk / Nguy cơ: {risk} · {v['risk_class']} / {v['risk_class_vi']}",
-        f"Reasons: {v['reasons_en']}",
-        f"Lý do: {v['reasons_vi']}",
+        f"Risk / Nguy cơ: {risk} · {class_en} / {v['risk_class_vi']}",
+        f"Reasons: {reasons_en}",
+        f"Lý do: {reasons_vi}",
         f"Forecast date / Ngày dự báo: {v['forecast_date']}",
         f"Last clear image / Ảnh rõ gần nhất: {v['last_clear_obs_date']}",
         f"Model / Mô hình: {v['model_version']}",
@@ -615,9 +650,14 @@ def _kml_folders(
     return folders
 
 
+def _class_name_vi(context: _Context, name: str) -> str:
+    """The Vietnamese class name as the risk map spells it, else the house one."""
+    return context.class_names_vi.get(name) or CLASS_NAMES[name][1]
+
+
 def _kml_legend(context: _Context) -> str:
     entries = [
-        f"{name} / {context.class_names_vi.get(name, name)}: {en} / {vi}"
+        f"{name} / {_class_name_vi(context, name)}: {en} / {vi}"
         for name, (en, vi) in _COLOUR_NAMES.items()
     ]
     return (
@@ -751,11 +791,14 @@ def _fill_about(sheet: Worksheet, rows: pd.DataFrame, context: _Context) -> None
     for fact in facts:
         sheet.append(list(fact))
     sheet.append([])
-    sheet.append(["Risk class", "Mức nguy cơ", "Colour / Màu"])
+    sheet.append(["Risk class", "Mức nguy cơ", "Colour / Màu", "Rows / Số dòng"])
+    counts = rows["risk_class"].value_counts()
     for name, (en, vi) in _COLOUR_NAMES.items():
-        sheet.append([name, context.class_names_vi.get(name, ""), f"{en} / {vi}"])
+        sheet.append(
+            [name, _class_name_vi(context, name), f"{en} / {vi}", int(counts.get(name, 0))]
+        )
         sheet.cell(row=sheet.max_row, column=3).fill = _class_fill(name)
-    for letter, width in zip("ABC", (16, 22, 60), strict=True):
+    for letter, width in zip("ABCD", (16, 22, 60, 14), strict=True):
         sheet.column_dimensions[letter].width = width
 
 

@@ -8,9 +8,12 @@ attachment with no internet: Leaflet's JavaScript and CSS (vendored from the npm
 OpenStreetMap basemap, which is off until the reader ticks it: Chromium logs a console error for
 every tile that fails offline, however the page handles the failure.
 
-Parcels are coloured by class for the chosen pest and horizon and can be filtered by class; a
-click shows the parcel's risk, class, reasons and data quality; a panel sums parcels and
-hectares per class and commune; every label switches between English and Vietnamese.
+Parcels are coloured by class for the chosen pest and horizon (the export's colours,
+:data:`pestcast.flows.export.CLASS_COLOURS`) and can be filtered by class; a click shows the
+parcel's risk, class, reasons and data quality, or for a parcel not in crop (fallow or flooded
+off-season) that it is not forecast and why; a panel sums parcels and hectares per class and
+commune, not-in-crop parcels in a column of their own; every label switches between English and
+Vietnamese.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from pestcast.core.atomic import write_text_atomic
 from pestcast.core.errors import ConfigError, DataError, PublishError
+from pestcast.flows.export import CLASS_COLOURS, CLASS_OUTLINES, NOT_IN_CROP_NOTE
 from pestcast.flows.labels import CLASS_NAMES, PEST_NAMES
 from pestcast.models import RISK_CLASSES
 
@@ -51,8 +55,9 @@ def write_map_page(
 
     ``pests`` (codes such as ``bph``) and ``horizons`` (days) are the choices the page offers,
     the first of each shown first. Every feature needs a ``parcel_id`` and, for each pest and
-    horizon, a ``class_<p>_h<h>`` of ``high``, ``medium``, ``low`` or ``no_data``; a missing
-    risk, reason or date is shown as missing. The page is replaced atomically.
+    horizon, a ``class_<p>_h<h>`` of :data:`pestcast.models.RISK_CLASSES` (``high``, ``medium``,
+    ``low``, ``no_data``, ``not_in_crop``); a missing risk, reason or date is shown as missing.
+    The page is replaced atomically.
     """
     pests, horizons = _checked_choices(pests, horizons)
     features = _read_features(Path(risk_map))
@@ -115,16 +120,23 @@ def _check_properties(
 def _page_config(
     features: Sequence[dict[str, Any]], pests: Sequence[str], horizons: Sequence[int]
 ) -> dict[str, Any]:
-    """What the page's script needs besides the map: choices, labels, dates, basemap."""
+    """What the page's script needs besides the map: choices, labels, colours, dates, basemap."""
     return {
         "pests": [
             {"code": p, "en": en, "vi": vi} for p in pests for en, vi in [PEST_NAMES.get(p, (p, p))]
         ],
         "horizons": list(horizons),
         "classes": [
-            {"code": c, "en": CLASS_NAMES[c][0], "vi": label}
+            {
+                "code": c,
+                "en": CLASS_NAMES[c][0],
+                "vi": label,
+                "fill": CLASS_COLOURS[c],
+                "outline": CLASS_OUTLINES[c],
+            }
             for c, label in _class_names_vi(features, pests, horizons).items()
         ],
+        "notInCropNote": {"en": NOT_IN_CROP_NOTE[0], "vi": NOT_IN_CROP_NOTE[1]},
         "forecastDate": _distinct(features, "forecast_date"),
         "modelVersion": _distinct(features, "model_version"),
         "tiles": TILES,

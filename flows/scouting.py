@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from pestcast.core.errors import ConfigError
+from pestcast.models import NOT_IN_CROP
 
 __all__ = ["ScoutingCapacity", "scouting_list"]
 
@@ -50,8 +51,9 @@ def scouting_list(
 ) -> gpd.GeoDataFrame:
     """The parcels to visit, per commune in walking order, with what each visit is worth.
 
-    ``risk_map`` follows the published schema (``risk_<pest>_h<h>``, ``area_ha``…) in a projected
-    CRS; parcels without data (risk null) are never listed.
+    ``risk_map`` follows the published schema (``risk_<pest>_h<h>``, ``class_<pest>_h<h>``,
+    ``area_ha``…) in a projected CRS; parcels without data (risk null) or not in crop (class
+    ``not_in_crop``: fallow or flooded off-season, nothing to scout) are never listed.
     """
     worth = _visit_worth(risk_map, pests, horizon_days)
     table = risk_map.assign(visit_worth_ha=worth.round(4))
@@ -73,9 +75,12 @@ def scouting_list(
 
 
 def _visit_worth(risk_map: pd.DataFrame, pests: Sequence[str], horizon_days: int) -> pd.Series:
-    """Expected infested hectares found by one visit (NaN when no pest has data)."""
-    risks = risk_map[[f"risk_{pest}_h{horizon_days}" for pest in pests]]
-    return risks.sum(axis=1, min_count=1) * risk_map["area_ha"]
+    """Expected infested hectares found by one visit (NaN when no pest has data, or the parcel
+    is not in crop for any of them)."""
+    keys = [f"{pest}_h{horizon_days}" for pest in pests]
+    risks = risk_map[[f"risk_{key}" for key in keys]].astype(np.float64)
+    fallow = (risk_map[[f"class_{key}" for key in keys]] == NOT_IN_CROP).any(axis=1)
+    return risks.sum(axis=1, min_count=1).where(~fallow) * risk_map["area_ha"]
 
 
 def _within_capacity(parcels: pd.DataFrame, capacity: ScoutingCapacity) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from pestcast.flows.cli import app
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.pipeline import features_flow, fetch_flow, forecast_flow, run_flow, train_flow
 from pestcast.flows.publication import sha256_of
+from pestcast.models import RISK_CLASSES
 from tests.flows.stac_api_server import RecordedStacApi
 
 pytestmark = pytest.mark.e2e
@@ -135,10 +136,10 @@ def test_risk_map_is_rfc7946_with_the_promised_properties(demo_run: dict[str, An
             "n_valid_px",
         ):
             assert key in properties, key
-        for pest, horizon in itertools.product(("bph", "blast"), (7, 14)):
+        for pest, horizon in itertools.product(("bph", "blast"), (7, 14, 28)):
             key = f"{pest}_h{horizon}"
-            assert properties[f"class_{key}"] in {"high", "medium", "low", "no_data"}
-            if properties[f"class_{key}"] == "no_data":
+            assert properties[f"class_{key}"] in set(RISK_CLASSES)
+            if properties[f"class_{key}"] in {"no_data", "not_in_crop"}:
                 assert properties[f"risk_{key}"] is None
             else:
                 assert 0.0 <= properties[f"risk_{key}"] <= 1.0

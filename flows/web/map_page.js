@@ -75,13 +75,21 @@
     },
   };
 
-  // Class colours, most urgent first; no_data is a dashed grey outline over a faint fill.
-  const STYLE = {
-    high: { color: "#7f0000", weight: 1, fillColor: "#d7191c", fillOpacity: 0.85 },
-    medium: { color: "#8c4500", weight: 1, fillColor: "#fd8d3c", fillOpacity: 0.85 },
-    low: { color: "#5b7f3a", weight: 1, fillColor: "#c2e699", fillOpacity: 0.75 },
-    no_data: { color: "#555", weight: 1.5, dashArray: "4 3", fillColor: "#d9d9d9", fillOpacity: 0.3 },
+  // How each class is drawn; its fill and outline colours come from the page settings (the
+  // export's class colours). no_data is a dashed grey outline over a faint fill, so a missing
+  // forecast stands out; not_in_crop (fallow or flooded off-season, not forecast) is a quiet
+  // beige with a hairline outline, so it recedes.
+  const DRAWING = {
+    high: { weight: 1, fillOpacity: 0.85 },
+    medium: { weight: 1, fillOpacity: 0.85 },
+    low: { weight: 1, fillOpacity: 0.75 },
+    no_data: { weight: 1.5, dashArray: "4 3", fillOpacity: 0.3 },
+    not_in_crop: { weight: 0.5, fillOpacity: 0.7 },
   };
+  // Every style sets every option: setStyle merges, so a dash would outlive a no_data class.
+  const STYLE = Object.fromEntries(config.classes.map((c) => [c.code,
+    { color: c.outline, fillColor: c.fill, dashArray: null, ...(DRAWING[c.code] || DRAWING.no_data) }]));
+  const NOT_IN_CROP = "not_in_crop";
 
   const state = {
     lang: (navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en",
@@ -125,7 +133,7 @@
     for (const layer of layers.values()) {
       const cls = classOf(layer.feature);
       const visible = state.classes.has(cls);
-      if (visible) layer.setStyle(STYLE[cls] || STYLE.no_data);
+      if (visible) layer.setStyle(STYLE[cls]);
       if (visible && !shown.hasLayer(layer)) shown.addLayer(layer);
       if (!visible && shown.hasLayer(layer)) shown.removeLayer(layer);
     }
@@ -180,18 +188,28 @@
     return element("span", {}, [swatch, state.lang === "vi" && vietnamese ? vietnamese : classLabel(cls)]);
   }
 
+  // A parcel not in crop has no risk: its class stands in the risk's place, with the reason.
+  function forecastRows(feature) {
+    const p = feature.properties;
+    const t = text();
+    if (classOf(feature) === NOT_IN_CROP) {
+      return [[t.risk, classBadge(feature)], [t.reasons, config.notInCropNote[state.lang]]];
+    }
+    return [[t.risk, formatRisk(p[prop("risk")])], [t.sure, formatSure(p)],
+      [t.class, classBadge(feature)], [t.reasons, reasonList(p)]];
+  }
+
   function popupContent(feature) {
     const p = feature.properties;
     const t = text();
     const rows = [
-      [t.risk, formatRisk(p[prop("risk")])], [t.sure, formatSure(p)], [t.class, classBadge(feature)],
-      [t.reasons, reasonList(p)], [t.commune, p.commune], [t.district, p.district],
+      ...forecastRows(feature), [t.commune, p.commune], [t.district, p.district],
       [t.area, formatArea(p.area_ha)], [t.lastClear, formatLastClear(p)],
       [t.modelVersion, p.model_version], [t.forecastDate, p.forecast_date],
     ];
     const list = element("dl", {}, rows.flatMap(([name, value]) =>
       [element("dt", {}, [name]), element("dd", {}, [value ?? t.unknown])]));
-    list.firstChild.title = t.riskHint(pestName(), state.horizon);
+    if (classOf(feature) !== NOT_IN_CROP) list.firstChild.title = t.riskHint(pestName(), state.horizon);
     return element("div", { class: "popup", "data-parcel-id": p.parcel_id, "data-class": classOf(feature) }, [
       element("h3", {}, [`${t.parcel} ${p.parcel_id}`]),
       element("p", { class: "context" }, [`${pestName()} · ${t.days(state.horizon)}`]),
@@ -381,6 +399,10 @@
     setLanguage,
     setBasemap,
     openPopup: (parcelId) => { layers.get(String(parcelId)).openPopup(); },
+    parcelStyle: (parcelId) => {
+      const o = layers.get(String(parcelId)).options;
+      return { color: o.color, weight: o.weight, dashArray: o.dashArray ?? null, fillColor: o.fillColor, fillOpacity: o.fillOpacity };
+    },
     popupText: () => (openLayer ? openLayer.getPopup().getElement().querySelector(".leaflet-popup-content").innerText : ""),
     clientPoint,
   };

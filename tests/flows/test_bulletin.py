@@ -31,6 +31,7 @@ from pestcast.flows.bulletin import (
     top_reasons,
     write_bulletin,
 )
+from pestcast.flows.export import CLASS_COLOURS
 from pestcast.flows.publish import write_geojson_rfc7946
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,14 @@ PARCELS = {
     "AG-5": ("Châu Thành", "Vĩnh Hanh", 100, 100),
 }
 THIS_WEEK = ["high", "medium", "low", "high", "no_data"]
-VI = {"high": "cao", "medium": "trung bình", "low": "thấp", "no_data": "chưa đủ dữ liệu"}
+VI = {
+    "high": "cao",
+    "medium": "trung bình",
+    "low": "thấp",
+    "no_data": "chưa đủ dữ liệu",
+    "not_in_crop": "không có lúa",
+}
+UNSCORED = ("no_data", "not_in_crop")
 # rows in bulletin order: communes in Vietnamese order within each district, then the subtotal
 ORDER = [
     ("Châu Thành", "Vĩnh Hanh"),
@@ -85,7 +93,7 @@ def risk_map(
         for horizon in (7, 14):
             key = f"{pest}_h{horizon}"
             classes = bph_h7 if key == "bph_h7" else ["low"] * len(table)
-            table[f"risk_{key}"] = [None if c == "no_data" else 0.1 for c in classes]
+            table[f"risk_{key}"] = [None if c in UNSCORED else 0.1 for c in classes]
             table[f"class_{key}"] = classes
             table[f"class_vi_{key}"] = [VI[c] for c in classes]
             english = reasons if reasons and key == "bph_h7" else [""] * len(table)
@@ -255,6 +263,46 @@ def test_top_reasons_group_texts_differing_only_in_numbers(tmp_path: Path) -> No
     ]
 
 
+def test_not_in_crop_area_has_its_own_column_and_is_neither_low_nor_no_data(
+    tmp_path: Path,
+) -> None:
+    classes = ["high", "not_in_crop", "low", "no_data", "not_in_crop"]  # AG-2 2 ha, AG-5 1 ha
+    now = risk_map(tmp_path / "now.geojson", TODAY, classes)
+    files = write_bulletin(
+        now, tmp_path, surveys=surveys(), parcels=parcels(), region_name="An Giang"
+    )
+
+    table = read_csv(files[0])
+    forecast = [f"risk_{c}_ha" for c in VI]
+    assert table[forecast].to_numpy().tolist() == [
+        [0.0, 0.0, 0.0, 3.0, 1.0],  # Vĩnh Hanh: AG-4 no data, AG-5 not in crop
+        [0.0, 0.0, 0.0, 3.0, 1.0],
+        [1.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.5, 0.0, 2.0],  # Vĩnh Trạch: AG-3 low, AG-2 not in crop
+        [1.0, 0.0, 0.5, 0.0, 2.0],
+        [1.0, 0.0, 0.5, 3.0, 3.0],
+    ]
+    header = files[0].read_text(encoding="utf-8-sig").splitlines()[0]
+    assert "Không có lúa / Forecast area by risk (ha): Not in crop" in header
+    page = files[3].read_text(encoding="utf-8")
+    bph = page[: page.index('id="pest-blast"')]
+    assert (
+        "3,0 ha không có lúa: ảnh vệ tinh không thấy lúa (ruộng bỏ trống hoặc ngập nước giữa "
+        "hai vụ), nên không dự báo nguy cơ." in bph
+    )
+    assert "3.0 ha not in crop: no rice crop on the satellite images" in bph
+    assert '<th class="risk-not_in_crop">Không có lúa<span class="en">Not in crop</span>' in bph
+    legend = bph[bph.index('<ul class="legend">') : bph.index("</ul>")]
+    assert re.search(
+        r"Không có lúa <span class=\"en\">not in crop</span> "
+        r"<span class=\"count\">3,0 ha</span>",
+        legend,
+    )
+    assert re.search(r"Chưa đủ dữ liệu .*<span class=\"count\">3,0 ha</span>", legend)
+    assert f'<path fill="{CLASS_COLOURS["not_in_crop"]}" d="M' in bph  # drawn on the map
+    assert "không tính vào nguy cơ thấp hay chưa đủ dữ liệu" in page  # the notes say why
+
+
 # --- files -------------------------------------------------------------------------------------
 
 
@@ -267,11 +315,13 @@ def test_xlsx_has_a_sheet_per_pest_laid_out_like_the_report(bulletin: list[Path]
     assert sheet["D2"].value == "Diện tích nhiễm (ha) / Infested area (ha)"
     assert (sheet["D3"].value, sheet["G3"].value, sheet["G4"].value) == ("Tổng số", "Nặng", "Heavy")
     merged = {str(r) for r in sheet.merged_cells.ranges}
-    assert {"A2:A3", "B2:B3", "D2:G2", "H2:K2", "L2:M2"} <= merged
+    assert {"A2:A3", "B2:B3", "D2:G2", "H2:L2", "M2:N2"} <= merged
+    assert (sheet["K3"].value, sheet["L3"].value) == ("Chưa đủ dữ liệu", "Không có lúa")
+    assert (sheet["K4"].value, sheet["L4"].value) == ("Not enough data", "Not in crop")
     assert sheet.freeze_panes == "C5"
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=5)]
-    assert rows[0] == ["Châu Thành", "Vĩnh Hanh", 3, 3, 0, 0, 3, 3, 0, 0, 1, 0, 1]
-    assert rows[-1] == ["Tổng cộng", None, 6, 4, 1, 0, 3, 4, 2, 0.5, 1, 2.5, 2.25]
+    assert rows[0] == ["Châu Thành", "Vĩnh Hanh", 3, 3, 0, 0, 3, 3, 0, 0, 1, 0, 0, 1]
+    assert rows[-1] == ["Tổng cộng", None, 6, 4, 1, 0, 3, 4, 2, 0.5, 1, 0, 2.5, 2.25]
     assert sheet["A10"].font.b
 
 
@@ -292,6 +342,7 @@ def test_html_has_one_page_per_pest_in_vietnamese_first(bulletin: list[Path]) ->
         assert text in page, text
     assert page.count("<svg") == 2
     assert not re.search(r"<script|<link|<img|src=|url\(", page)  # nothing to fetch
+    assert "ha không có lúa" not in page  # no parcel is out of crop: no such sentence
 
 
 def test_the_pdf_prints_one_a4_page_per_pest_in_chromium(bulletin: list[Path]) -> None:

@@ -33,8 +33,16 @@ from pestcast.flows.publish import write_geojson_rfc7946
 UTM = "EPSG:32648"
 PESTS = {"bph": ("brown planthopper", "rầy nâu"), "blast": ("rice blast", "đạo ôn")}
 HORIZONS = (7, 14)
-CLASS_VI = {"high": "cao", "medium": "trung bình", "low": "thấp", "no_data": "chưa đủ dữ liệu"}
-URGENCY = ("high", "medium", "low", "no_data")
+CLASS_VI = {
+    "high": "cao",
+    "medium": "trung bình",
+    "low": "thấp",
+    "no_data": "chưa đủ dữ liệu",
+    "not_in_crop": "không có lúa",
+}
+URGENCY = ("high", "medium", "low", "no_data", "not_in_crop")
+FALLOW = (12, 13)
+"""Parcels the imagery shows fallow or flooded off-season: not_in_crop at every pest and horizon."""
 COMMUNES = {"Vĩnh Trạch": "Thoại Sơn", "Mỹ Hòa Hưng": "Long Xuyên", "Định Thành": "Thoại Sơn"}
 LONG_REASON_VI = "; ".join(["độ ẩm không khí cao kéo dài nhiều ngày liên tiếp"] * 6)
 FORMATS = ("gpkg", "geojson", "csv", "kml", "shp", "xlsx")
@@ -49,7 +57,13 @@ SUFFIX = {
 NUMBERS = ("area_ha", "horizon_days", "risk", "risk_low", "risk_high")
 TEXT = [c for c in COLUMNS if c not in NUMBERS]
 KML = "{http://www.opengis.net/kml/2.2}"
-OUTLINES = {"high": "#7F0000", "medium": "#8C4500", "low": "#5B7F3A", "no_data": "#555555"}
+OUTLINES = {
+    "high": "#7F0000",
+    "medium": "#8C4500",
+    "low": "#5B7F3A",
+    "no_data": "#555555",
+    "not_in_crop": "#C9BC9C",
+}
 
 
 def kml_colour(rgb: str) -> str:
@@ -57,7 +71,9 @@ def kml_colour(rgb: str) -> str:
     return (rgb[5:7] + rgb[3:5] + rgb[1:3]).lower()
 
 
-def classify(risk: float | None) -> str:
+def classify(risk: float | None, i: int) -> str:
+    if i in FALLOW:
+        return "not_in_crop"
     if risk is None:
         return "no_data"
     return "low" if risk <= 0.2 else "medium" if risk <= 0.5 else "high"
@@ -92,12 +108,13 @@ def parcel_record(rng: np.random.Generator, i: int, centre: tuple[float, float])
     for pest in PESTS:
         for horizon in HORIZONS:
             key, risk = f"{pest}_h{horizon}", risk_of(rng, i, pest, horizon)
+            risk = None if i in FALLOW else risk  # as the publisher: no risk out of crop
             known = risk is not None
             record[f"risk_{key}"] = risk
             record[f"risk_low_{key}"] = None if risk is None else round(risk / 2, 3)
             record[f"risk_high_{key}"] = None if risk is None else round((1 + risk) / 2, 3)
-            record[f"class_{key}"] = classify(risk)
-            record[f"class_vi_{key}"] = CLASS_VI[classify(risk)]
+            record[f"class_{key}"] = classify(risk, i)
+            record[f"class_vi_{key}"] = CLASS_VI[classify(risk, i)]
             record[f"reasons_{key}"] = f"{i} humid days in a row; NDVI 0.8{i % 10}" if known else ""
             vi = LONG_REASON_VI if i == 5 else f"{i} ngày ẩm liên tiếp; lúa xanh tốt"
             record[f"reasons_vi_{key}"] = vi if known else ""
@@ -254,7 +271,7 @@ def test_csv_has_a_bom_and_centroids_with_six_decimals(risk_map: Path, tmp_path:
         assert len(lat.split(".")[1]) == len(lon.split(".")[1]) == 6
         assert abs(float(lon) - centres[parcel_id][0]) < 2e-6
         assert abs(float(lat) - centres[parcel_id][1]) < 2e-6
-    assert back.loc[back["risk_class"] == "no_data", "risk"].eq("").all()
+    assert back.loc[back["risk_class"].isin(["no_data", "not_in_crop"]), "risk"].eq("").all()
 
 
 def test_kml_folders_placemarks_and_class_styles(risk_map: Path, tmp_path: Path) -> None:
@@ -283,6 +300,11 @@ def test_kml_folders_placemarks_and_class_styles(risk_map: Path, tmp_path: Path)
         description = placemark.findtext(f"{KML}description") or ""
         assert CLASS_VI[risk_class] in description
         assert str(data["pest_name_vi"]) in description
+        fallow = risk_class == "not_in_crop"
+        assert (
+            "Risk / Nguy cơ: not forecast / không dự báo · not in crop" in description
+        ) == fallow
+        assert ("ảnh vệ tinh không thấy lúa" in description) == fallow
         seen.add(risk_class)
     assert seen == set(CLASS_COLOURS)
     info = pyogrio.read_info(summary.path, layer=0)
@@ -333,9 +355,12 @@ def test_xlsx_has_bilingual_frozen_headers_and_coloured_classes(
         assert row[12].fill.fgColor.rgb == row[13].fill.fgColor.rgb == f"FF{colour}"
     assert isinstance(back["risk"].dropna().iloc[0], float)
     about = [[c.value for c in row] for row in book["About – Thông tin"].iter_rows()]
-    assert about[0] == ["Risk map", "Bản đồ nguy cơ", str(risk_map)]
-    assert about[4] == ["Rows", "Số dòng", 80]
-    assert ["high", "cao", "red / đỏ"] in about
+    assert about[0][:3] == ["Risk map", "Bản đồ nguy cơ", str(risk_map)]
+    assert about[4][:3] == ["Rows", "Số dòng", 80]
+    legend = about[about.index(["Risk class", "Mức nguy cơ", "Colour / Màu", "Rows / Số dòng"]) :]
+    assert legend[1][:3] == ["high", "cao", "red / đỏ"]
+    assert legend[-1] == ["not_in_crop", "không có lúa", "light beige / be nhạt", 8]
+    assert [row[3] for row in legend[1:]] == [(back["risk_class"] == c).sum() for c in URGENCY]
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -375,6 +400,28 @@ def test_min_class_drops_no_data_and_lower_classes(risk_map: Path, tmp_path: Pat
     assert set(READERS["csv"](high.path)["risk_class"]) == {"high"}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "kml"])
+def test_not_in_crop_rows_come_last_in_their_own_beige_not_as_no_data(
+    fmt: str, risk_map: Path, tmp_path: Path
+) -> None:
+    summary, back = export(risk_map, tmp_path, fmt)
+
+    fallow = comparable(back)[back["risk_class"] == "not_in_crop"]
+    assert sorted(set(fallow["parcel_id"])) == ["AG-00013", "AG-00014"]
+    assert len(fallow) == 2 * len(PESTS) * len(HORIZONS)
+    assert set(fallow["risk_class_vi"]) == {"không có lúa"}
+    assert fallow[["risk", "risk_low", "risk_high"]].isna().all().all()
+    assert set(fallow["reasons_en"]) == set(fallow["reasons_vi"]) == {""}
+    if fmt != "kml":  # KML is read back per folder; the order within each is checked above
+        assert (back.index[-len(fallow) :] == fallow.index).all()  # after no_data
+        assert back.iloc[-len(fallow) - 1]["risk_class"] == "no_data"
+    assert CLASS_COLOURS["not_in_crop"] not in (CLASS_COLOURS["no_data"], CLASS_COLOURS["low"])
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(summary.path)["Warnings – Cảnh báo"]
+        fills = {str(row[12].value): row[12].fill.fgColor.rgb for row in sheet.iter_rows(min_row=3)}
+        assert fills["not_in_crop"] == "FF" + CLASS_COLOURS["not_in_crop"][1:] != fills["no_data"]
+
+
 def test_names_stored_in_nfd_match_input_in_nfc(source: gpd.GeoDataFrame, tmp_path: Path) -> None:
     decomposed = source.assign(
         commune=source["commune"].map(lambda s: unicodedata.normalize("NFD", s))
@@ -392,6 +439,7 @@ def test_names_stored_in_nfd_match_input_in_nfc(source: gpd.GeoDataFrame, tmp_pa
         ({"horizons": [7, 21]}, "21 days: the risk map .* has 7, 14 days$"),
         ({"min_class": "severe"}, "'severe'; choose one of: high, medium, low$"),
         ({"min_class": "no_data"}, "choose one of: high, medium, low$"),
+        ({"min_class": "not_in_crop"}, "choose one of: high, medium, low$"),
         ({"communes": ["Vinh Trach"]}, "has Mỹ Hòa Hưng, Vĩnh Trạch, Định Thành$"),
         ({"districts": ["Chau Thanh"]}, "has Long Xuyên, Thoại Sơn$"),
     ],

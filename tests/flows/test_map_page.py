@@ -41,7 +41,13 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "map_page.pn
 PESTS = ("bph", "blast")
 HORIZONS = (7, 14)
 UTM = "EPSG:32648"
-CLASS_VI = {"high": "cao", "medium": "trung bình", "low": "thấp", "no_data": "chưa đủ dữ liệu"}
+CLASS_VI = {
+    "high": "cao",
+    "medium": "trung bình",
+    "low": "thấp",
+    "no_data": "chưa đủ dữ liệu",
+    "not_in_crop": "không có lúa",
+}
 REASONS = {
     "bph": [
         (
@@ -60,6 +66,8 @@ REASONS = {
 QUIET = ("no pest found in recent surveys", "không phát hiện sâu bệnh trong điều tra gần đây")
 KNOWN = "AG-00007"  # a high-risk parcel with fixed values (bph, 7 days)
 NO_DATA = "AG-00035"
+NO_BPH_DATA = "AG-00034"  # no data for brown planthopper at 7 days only
+FALLOW = ("AG-00028", "AG-00029")  # not in crop (fallow or flooded off-season) at every key
 NASTY = "AG-00001"  # its reasons hold markup that must stay text
 NASTY_REASON = "</script><img src=x onerror=alert(1)> <!-- & 'quotes'"
 
@@ -67,17 +75,23 @@ NASTY_REASON = "</script><img src=x onerror=alert(1)> <!-- & 'quotes'"
 # --- synthetic risk maps ---------------------------------------------------------------------
 
 
-def classify(risk: np.ndarray) -> np.ndarray:
-    """The demo configuration's classes: low < 0.2 ≤ medium < 0.5 ≤ high; NaN is no_data."""
+def classify(risk: np.ndarray, fallow: np.ndarray) -> np.ndarray:
+    """The demo configuration's classes: low < 0.2 ≤ medium < 0.5 ≤ high; NaN is no_data;
+    parcels out of crop are not_in_crop whatever their risk."""
     return np.select(
-        [np.isnan(risk), risk >= 0.5, risk >= 0.2], ["no_data", "high", "medium"], "low"
+        [fallow, np.isnan(risk), risk >= 0.5, risk >= 0.2],
+        ["not_in_crop", "no_data", "high", "medium"],
+        "low",
     )
 
 
-def reasons_for(pest: str, classes: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
-    english, vietnamese = [], []
+def reasons_for(
+    pest: str, classes: np.ndarray, rng: np.random.Generator
+) -> tuple[list[str], list[str]]:
+    english: list[str] = []
+    vietnamese: list[str] = []
     for cls in classes:
-        if cls == "no_data":
+        if cls in ("no_data", "not_in_crop"):
             picked: list[tuple[str, str]] = []
         elif cls == "low":
             picked = [QUIET]
@@ -89,12 +103,18 @@ def reasons_for(pest: str, classes: np.ndarray, rng: np.random.Generator) -> tup
 
 
 def risk_map_table(
-    geometry: gpd.GeoSeries, places: pd.DataFrame, risks: dict[str, np.ndarray], seed: int
+    geometry: gpd.GeoSeries,
+    places: pd.DataFrame,
+    risks: dict[str, np.ndarray],
+    seed: int,
+    fallow: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
-    """A table in the documented risk-map schema; ``risks`` maps ``<p>_h<h>`` to 0–1 or NaN."""
+    """A table in the documented risk-map schema; ``risks`` maps ``<p>_h<h>`` to 0–1 or NaN;
+    ``fallow`` parcels are not in crop: no risk, class not_in_crop (the publisher's rule)."""
     rng = np.random.default_rng(seed)
     n = len(geometry)
-    no_image = np.isnan(risks[f"{PESTS[0]}_h{HORIZONS[0]}"])
+    fallow = np.zeros(n, dtype=bool) if fallow is None else fallow
+    no_image = np.isnan(risks[f"{PESTS[0]}_h{HORIZONS[0]}"]) & ~fallow
     table = pd.DataFrame(
         {
             "parcel_id": [f"AG-{i:05d}" for i in range(n)],
@@ -103,12 +123,19 @@ def risk_map_table(
             "area_ha": np.round(geometry.area.to_numpy() / 10_000, 2),
             "forecast_date": "2025-03-10",
             "model_version": "2025-03-03-4f9c2a1e",
-            "last_clear_obs_date": np.where(no_image, None, "2025-03-04"),
-            "n_valid_px": pd.array(np.where(no_image, None, rng.integers(30, 400, n)), "Int64"),
+            "last_clear_obs_date": [None if gone else "2025-03-04" for gone in no_image],
+            "n_valid_px": pd.array(
+                [
+                    None if gone else int(px)
+                    for gone, px in zip(no_image, rng.integers(30, 400, n), strict=True)
+                ],
+                "Int64",
+            ),
         }
     )
-    for key, risk in risks.items():
-        classes = classify(risk)
+    for key, scored in risks.items():
+        risk = np.where(fallow, np.nan, scored)
+        classes = classify(risk, fallow)
         table[f"risk_{key}"] = np.round(risk, 4)
         table[f"risk_low_{key}"] = np.round(risk / 2, 3)
         table[f"risk_high_{key}"] = np.round((1 + risk) / 2, 3)
@@ -148,7 +175,9 @@ def small_risk_map() -> gpd.GeoDataFrame:
     for risk in risks.values():
         risk[35] = np.nan
     risks["bph_h7"][7] = 0.734
-    table = risk_map_table(gpd.GeoSeries(squares, crs=UTM), places, risks, seed=1)
+    risks["bph_h7"][34] = np.nan
+    fallow = np.isin([f"AG-{i:05d}" for i in index], FALLOW)
+    table = risk_map_table(gpd.GeoSeries(squares, crs=UTM), places, risks, seed=1, fallow=fallow)
     table.loc[7, ["reasons_bph_h7", "reasons_vi_bph_h7"]] = [
         "brown planthoppers in surveys nearby (12 per m²); warm, humid nights favour hatching",
         "rầy nâu trong điều tra gần đây (12 con/m²); đêm ấm, ẩm thuận lợi cho trứng nở",
@@ -185,6 +214,7 @@ def delta_risk_map(seed: int = 4) -> gpd.GeoDataFrame:
         "blast": np.exp(-((cx - 0.5) ** 2 + (cy - 1.8) ** 2) / 0.3),
     }
     cloudy = (cx - 2.1) ** 2 + (cy - 2.3) ** 2 < 0.2
+    fallow = (cx > 1.9) & (cy < 0.8) & (rng.uniform(size=len(cx)) < 0.7)
     risks = {}
     for p in PESTS:
         for h in HORIZONS:
@@ -194,7 +224,7 @@ def delta_risk_map(seed: int = 4) -> gpd.GeoDataFrame:
     communes = np.array(["Thới Lai", "Định Môn", "Trường Xuân", "Trường Xuân"])
     districts = np.array(["Thới Lai", "Thới Lai", "Cờ Đỏ", "Cờ Đỏ"])
     places = pd.DataFrame({"commune": communes[blocks], "district": districts[blocks]})
-    return risk_map_table(geometry, places, risks, seed)
+    return risk_map_table(geometry, places, risks, seed, fallow=fallow)
 
 
 # --- the browser ---------------------------------------------------------------------------
@@ -317,6 +347,55 @@ def test_a_parcel_without_data_says_so(opened: OpenedPage) -> None:
     assert "Last clear satellite image\nnone yet" in text
 
 
+def test_a_parcel_not_in_crop_says_so_instead_of_a_risk(opened: OpenedPage) -> None:
+    click_parcel(opened, FALLOW[0])
+    text = popup(opened)
+    assert "Risk\nnot in crop\n" in text
+    assert "Reasons\nno rice crop on the satellite images (fallow or flooded off-season)" in text
+    assert "Last clear satellite image\n2025-03-04 (" in text
+    for said in ("%", "How sure", "n/a", "not enough data", "\nlow\n", "Class\n"):
+        assert said not in text, said
+    opened.page.get_by_role("button", name="VI").click()
+    text = popup(opened)
+    assert "Nguy cơ\nkhông có lúa\n" in text
+    assert "Lý do\nảnh vệ tinh không thấy lúa (ruộng bỏ trống hoặc ngập nước giữa hai vụ)" in text
+    assert "chưa đủ dữ liệu" not in text
+
+
+def test_not_in_crop_has_its_own_quiet_style_legend_entry_and_filter(
+    opened: OpenedPage, table: gpd.GeoDataFrame
+) -> None:
+    fallow = opened.api(f"parcelStyle({json.dumps(FALLOW[0])})")
+    no_data = opened.api(f"parcelStyle({json.dumps(NO_DATA)})")
+    assert isinstance(fallow, dict)
+    assert isinstance(no_data, dict)
+    assert fallow["fillColor"].lower() == "#efe6d0" != no_data["fillColor"].lower()
+    assert fallow["dashArray"] is None
+    assert no_data["dashArray"] == "4 3"
+    assert fallow["weight"] < no_data["weight"]
+    label = opened.page.locator("#class-choice label").filter(has_text="not in crop")
+    expect(label).to_have_text("not in crop (2)")
+    swatch = label.locator(".swatch").evaluate("s => getComputedStyle(s).backgroundColor")
+    assert swatch == "rgb(239, 230, 208)"
+    header = opened.page.locator("#summary thead th[data-class=not_in_crop]")
+    expect(header).to_have_text("not in crop")
+    label.locator("input").uncheck()
+    assert opened.api("drawnIds()") == ids_where(
+        table, "class_bph_h7", lambda c: c != "not_in_crop"
+    )
+    assert opened.api("drawnCount()") == 36 - len(FALLOW)
+
+
+def test_a_dashed_no_data_outline_goes_with_the_class(opened: OpenedPage) -> None:
+    style = opened.api(f"parcelStyle({json.dumps(NO_BPH_DATA)})")
+    assert isinstance(style, dict)
+    assert style["dashArray"] == "4 3"
+    opened.api('setFilter({pest: "blast"})')  # it has data for blast
+    style = opened.api(f"parcelStyle({json.dumps(NO_BPH_DATA)})")
+    assert isinstance(style, dict)
+    assert style["dashArray"] is None
+
+
 def test_markup_in_the_data_stays_text(opened: OpenedPage) -> None:
     opened.api(f"openPopup({json.dumps(NASTY)})")
     assert NASTY_REASON in popup(opened)
@@ -352,7 +431,7 @@ def test_another_pest_and_horizon_redraw_their_own_classes(
         "lang": "en",
         "pest": "blast",
         "horizon": 14,
-        "classes": ["medium", "low", "no_data"],
+        "classes": ["medium", "low", "no_data", "not_in_crop"],
     }
     assert opened.api("drawnIds()") == ids_where(table, "class_blast_h14", lambda c: c != "high")
     parcel = ids_where(table, "class_blast_h14", lambda c: c == "medium")[0]

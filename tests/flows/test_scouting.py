@@ -13,8 +13,18 @@ from pestcast.flows.scouting import ScoutingCapacity, scouting_list
 
 def risk_map(
     rows: list[tuple[str, str, float, float | None, float | None, str]],
+    *,
+    not_in_crop: tuple[str, ...] = (),
 ) -> gpd.GeoDataFrame:
-    """(parcel, commune, x of a 100 m square, bph risk, blast risk, last clear image)."""
+    """(parcel, commune, x of a 100 m square, bph risk, blast risk, last clear image); the
+    parcels ``not_in_crop`` have that class for both pests, the others one their risk gives."""
+    columns: dict[str, list[object]] = {}
+    for pest, at in (("bph", 3), ("blast", 4)):
+        columns[f"risk_{pest}_h7"] = [np.nan if r[at] is None else r[at] for r in rows]
+        columns[f"class_{pest}_h7"] = [
+            "not_in_crop" if r[0] in not_in_crop else "no_data" if r[at] is None else "low"
+            for r in rows
+        ]
     return gpd.GeoDataFrame(
         {
             "parcel_id": [r[0] for r in rows],
@@ -22,8 +32,7 @@ def risk_map(
             "area_ha": 1.0,
             "forecast_date": "2024-12-30",
             "last_clear_obs_date": [r[5] for r in rows],
-            "risk_bph_h7": [np.nan if r[3] is None else r[3] for r in rows],
-            "risk_blast_h7": [np.nan if r[4] is None else r[4] for r in rows],
+            **columns,
         },
         geometry=[box(r[2], 0, r[2] + 100, 100) for r in rows],
         crs="EPSG:32648",
@@ -46,6 +55,24 @@ def test_visits_are_ranked_by_expected_infested_area_and_cut_per_commune() -> No
     )
     assert listed.sort_values("rank")["parcel_id"].tolist() == ["A1", "B1", "A2"]
     assert listed["visit_worth_ha"].max() == pytest.approx(0.6)
+
+
+def test_parcels_not_in_crop_are_never_listed() -> None:
+    table = risk_map(
+        [
+            ("A1", "A", 0, 0.10, 0.05, "2024-12-27"),
+            ("A2", "A", 300, None, None, "2024-12-27"),  # fallow, as published: no risk
+            ("A3", "A", 600, 0.90, 0.90, "2024-12-27"),  # a risk, yet marked out of crop
+            ("B1", "B", 0, None, None, "2024-12-27"),  # B has nothing in crop
+        ],
+        not_in_crop=("A2", "A3", "B1"),
+    )
+    listed = scouting_list(
+        table, pests=("bph", "blast"), horizon_days=7, capacity=ScoutingCapacity(9)
+    )
+    assert listed["parcel_id"].tolist() == ["A1"]
+    one_pest = scouting_list(table, pests=("bph",), horizon_days=7, capacity=ScoutingCapacity(9))
+    assert one_pest["parcel_id"].tolist() == ["A1"]
 
 
 def test_equal_worth_goes_to_the_older_image_first() -> None:
