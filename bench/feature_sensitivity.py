@@ -30,8 +30,9 @@ from pestcast.features import feature_columns
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.tasks import configured_feature_table
-from pestcast.models import RiskModelSpec, feature_matrix, season_split
+from pestcast.models import RiskModelSpec, feature_matrix
 from pestcast.models.spec import lightgbm_params
+from pestcast.models.validation import season_split
 
 REQUIRES = ["work/demo/parcel_observations.parquet"]
 RESULTS = Path(__file__).parent / "results" / "feature_sensitivity.md"
@@ -56,7 +57,9 @@ def variant_config(config: PestcastConfig, change: dict[str, Any]) -> PestcastCo
     return config.model_copy(update=sections)
 
 
-def held_out_auc(table: pd.DataFrame, config: PestcastConfig, pest: str, horizon: int) -> float:
+def held_out_auc(
+    table: pd.DataFrame, config: PestcastConfig, pest: str, horizon: int, season: str
+) -> float:
     """ROC-AUC on one held-out season of a model trained on the earlier seasons."""
     include = config.model.quality_columns_as_features
     spec = RiskModelSpec(
@@ -67,9 +70,7 @@ def held_out_auc(table: pd.DataFrame, config: PestcastConfig, pest: str, horizon
         num_boost_round=config.model.num_boost_round,
         seed=config.model.seed,
     )
-    train, held_out = season_split(
-        table, pest=pest, horizon_days=horizon, validation_season=config.model.validation_season
-    )
+    train, held_out = season_split(table, pest=pest, horizon_days=horizon, validation_season=season)
     rows, test = table.iloc[train], table.iloc[held_out]
     dataset = lgb.Dataset(
         feature_matrix(rows, spec.features, what="bench"),
@@ -85,10 +86,9 @@ def evaluate(config: PestcastConfig, observations: pd.DataFrame) -> dict[str, di
     table = configured_feature_table(config, observations)
     scores: dict[str, dict[str, float]] = {}
     for season in SEASONS:
-        seasonal = variant_config(config, {"model": {"validation_season": season}})
         for pest in config.model.pests:
             for horizon in config.model.horizons_days:
-                auc = held_out_auc(table, seasonal, pest, horizon)
+                auc = held_out_auc(table, config, pest, horizon, season)
                 scores.setdefault(f"{pest}_h{horizon}", {})[season] = round(auc, 4)
     return scores
 

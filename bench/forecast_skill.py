@@ -43,7 +43,9 @@ ORACLE_MAX_HORIZON = 14
 def daily_severity(truth: pd.DataFrame, pest: str) -> pd.DataFrame:
     """(date × parcel) latent severity of ``pest``."""
     rows = truth[(truth["pest"] == pest) & (truth["horizon_days"] == truth["horizon_days"].min())]
-    return rows.pivot(index="date", columns="parcel_id", values="severity").sort_index()
+    return rows.pivot_table(
+        index="date", columns="parcel_id", values="severity", aggfunc="first"
+    ).sort_index()
 
 
 def infested_within(severity: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -58,11 +60,13 @@ def infested_within(severity: pd.DataFrame, horizon: int) -> pd.DataFrame:
 
 
 def _stack(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    stacked = frame.stack(future_stack=True).rename(name).reset_index()
-    return stacked.rename(columns={"date": "forecast_date"})
+    long = frame.reset_index().melt(id_vars="date", var_name="parcel_id", value_name=name)
+    return long.rename(columns={"date": "forecast_date"})
 
 
-def truth_rows(forecasts: pd.DataFrame, truth: pd.DataFrame, pest: str, horizon: int) -> pd.DataFrame:
+def truth_rows(
+    forecasts: pd.DataFrame, truth: pd.DataFrame, pest: str, horizon: int
+) -> pd.DataFrame:
     severity = daily_severity(truth, pest)
     joined = forecasts.merge(
         _stack(infested_within(severity, horizon), "infested"),

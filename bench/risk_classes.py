@@ -1,9 +1,10 @@
-"""What each risk class holds on the held-out season: the backtest behind the default classes.
+"""What each risk class holds in the backtest: the evidence behind the default classes.
 
 Run after ``make demo``: ``.venv/bin/python bench/risk_classes.py [--config FILE]``.
 
-For each pest and horizon it reads the held-out-season forecasts saved beside the models (the
-model that never saw that season, scored on every parcel and week of it), classifies each
+For each pest and horizon it reads the out-of-fold backtest forecasts saved beside the models in
+service (every season scored by a model that never saw it, on every parcel in crop and week of
+it, calibrated), classifies each
 forecast date's parcels with a rule as a publication does, and reports per class: the share of
 all parcels in it, and, on the parcels surveyed in the window (survey labels only), the share of
 the infested ones it holds and how often its parcels were really infested (hit rate). The
@@ -22,9 +23,9 @@ import pandas as pd
 
 from pestcast.flows.config import DEFAULT_CONFIG, load_config
 from pestcast.flows.layout import RunLayout
-from pestcast.models import RiskClassRule, classify_risk, held_out_path
+from pestcast.models import RiskClassRule, backtest_path, classify_risk
 
-REQUIRES = ["outputs/demo/models/latest"]
+REQUIRES = ["registry/demo/current"]
 RESULTS = Path(__file__).parent / "results" / "risk_classes.md"
 RULES = {
     "default: 1.5× / 3× or ≥ 20 %, ≥ 5 %": RiskClassRule(),
@@ -72,9 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     config = load_config(parser.parse_args().config)
-    models = RunLayout.from_config(config).latest_model
+    models = RunLayout.from_config(config).current_model
     lines = [
-        "# Risk classes on the held-out season (`bench/risk_classes.py`)",
+        "# Risk classes in the backtest (`bench/risk_classes.py`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.node()}, Python "
         f"{platform.python_version()}; models in `{models.resolve().name}`. Classes are computed "
@@ -88,8 +89,9 @@ def main() -> None:
     ]
     for pest in config.model.pests:
         for horizon in config.model.horizons_days:
-            held_out = pd.read_parquet(held_out_path(models, pest, horizon))
-            season = str(held_out["season"].iloc[0])
+            backtest = pd.read_parquet(backtest_path(models, pest, horizon))
+            held_out = backtest[backtest["in_crop"]].reset_index(drop=True)
+            season = f"{held_out['season'].nunique()} seasons"
             rules: dict[str, RiskClassRule | None] = {**RULES, "absolute 0.2 / 0.5": None}
             for name, rule in rules.items():
                 table = class_table(held_out, classes_by_date(held_out, rule))
