@@ -1,10 +1,11 @@
 """Backtest: every labelled season forecast by a model that never saw it, with the baselines.
 
-Leave-one-season-out: the model that forecasts season S trains on the labelled rows of every other
-season, minus a gap of ``gap_days`` (at least the horizon) on both sides of S, so that no training
-label window reaches into S and no training row right after S carries S's surveys in its survey
-history. With ``past_only`` it trains on earlier seasons only (what an office that started this
-year could have done); the first labelled season is then not forecast.
+Leave-one-season-out: the model that forecasts season S trains on the labelled rows in crop (as
+the model in service does) of every other season, minus a gap of ``gap_days`` (at least the
+horizon) on both sides of S, so that no training label window reaches into S and no training row
+right after S carries S's surveys in its survey history. With ``past_only`` it trains on earlier
+seasons only (what an office that started this year could have done); the first labelled season
+is then not forecast.
 
 Out-of-fold raw risks are calibrated season by season with a map fitted on the *other* seasons'
 out-of-fold rows (:mod:`pestcast.models.calibration`), so the calibrated backtest is honest too.
@@ -60,6 +61,15 @@ def _both_classes(labels: npt.NDArray[np.float64]) -> bool:
     return bool((labels == 1.0).any() and (labels == 0.0).any())
 
 
+def _fold_problem(held_out: npt.NDArray[np.float64], train: npt.NDArray[np.float64]) -> str:
+    """Why a season cannot be backtested, from its and its training rows' labels ('' if it can)."""
+    if not _both_classes(held_out):
+        return "its labelled rows in crop hold one class only"
+    if not _both_classes(train):
+        return "the seasons left to train on hold one class only; add labels of other seasons"
+    return ""
+
+
 def season_folds(
     table: pd.DataFrame,
     *,
@@ -68,12 +78,14 @@ def season_folds(
     seasons: Sequence[str] | None = None,
     past_only: bool = False,
 ) -> list[SeasonFold]:
-    """Folds for every labelled season with both classes (or ``seasons``) that has training data.
+    """Folds for every labelled season with both classes (or ``seasons``) that has training data,
+    in time order. Training rows are labelled rows in crop, as for the model in service.
 
     Raises when a season asked for by name cannot be backtested, or when none can.
     """
     values = table[label].to_numpy(dtype=np.float64)
     labelled = ~np.isnan(values)
+    usable = labelled & in_crop_mask(table)
     season_of = table["season"].astype(str).to_numpy()
     order = [s for s in season_order(table) if labelled[season_of == s].any()]
     wanted = list(seasons) if seasons else order
@@ -82,23 +94,19 @@ def season_folds(
         raise ModelError(f"{label}: seasons {unknown} have no labelled rows; choose among {order}")
     dates = table["forecast_date"]
     folds = []
-    for season in wanted:
+    for season in [s for s in order if s in wanted]:
         rows = season_of == season
-        if not _both_classes(values[rows & labelled]):
-            continue
         span = dates[rows]
         gap = pd.Timedelta(days=gap_days)
         clear = ((dates < span.min() - gap) | (dates > span.max() + gap)).to_numpy()
         if past_only:
-            clear &= np.isin(season_of, order[: order.index(season)])
-        train = np.flatnonzero(labelled & clear & ~rows)
-        if _both_classes(values[train]):
+            clear = clear & np.isin(season_of, order[: order.index(season)])
+        train = np.flatnonzero(usable & clear & ~rows)
+        problem = _fold_problem(values[rows & usable], values[train])
+        if not problem:
             folds.append(SeasonFold(season, train, np.flatnonzero(rows)))
         elif seasons:
-            raise ModelError(
-                f"{label}: season {season} cannot be backtested: the seasons left to train on "
-                "hold one class only; add labels of other seasons"
-            )
+            raise ModelError(f"{label}: season {season} cannot be backtested: {problem}")
     if not folds:
         raise ModelError(
             f"{label}: no season can be backtested (labelled seasons: {order}); at least two "

@@ -55,13 +55,15 @@ class Comparison:
 def compare_on_common_rows(
     candidate: pd.DataFrame, current: pd.DataFrame, policy: PromotionPolicy
 ) -> Comparison | None:
-    """Both backtests scored on the rows they share (None when they share no labelled row)."""
+    """Both backtests scored on the rows they share (None when they share no labelled row in
+    crop)."""
     shared = candidate.merge(
         current[[*_JOIN, "risk_model"]].rename(columns={"risk_model": "risk_current"}),
         on=_JOIN,
         how="inner",
     ).rename(columns={"risk_model": "risk_candidate"})
-    if shared["label"].notna().sum() == 0:
+    scored = shared["label"].notna() & shared["in_crop"].astype(bool)  # as score_forecasts
+    if not scored.any():
         return None
     scores = score_forecasts(shared, ("candidate", "current"), replicates=0, per_season=False)
     value = scores[scores["score"] == policy.score].set_index("forecaster")["value"]
@@ -69,7 +71,7 @@ def compare_on_common_rows(
         candidate=float(value["candidate"]),
         current=float(value["current"]),
         seasons=tuple(sorted(shared["season"].astype(str).unique())),
-        n_rows=int(shared["label"].notna().sum()),
+        n_rows=int(scored.sum()),
     )
 
 

@@ -60,9 +60,10 @@ class RiskBands(BaseModel):
 
 
 def _bin_edges(calibrated: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    edges = np.unique(np.quantile(calibrated, BIN_QUANTILES))
-    edges[0], edges[-1] = 0.0, 1.0
-    return np.unique(edges)
+    # The outer quantiles (minimum, maximum) give way to 0 and 1; a constant risk, whose
+    # quantiles are one value, then still has one bin.
+    inner = np.unique(np.quantile(calibrated, BIN_QUANTILES))[1:-1]
+    return np.concatenate([[0.0], inner, [1.0]])
 
 
 def _which_bin(

@@ -1,34 +1,46 @@
-"""Seeded synthetic feature tables whose risk signal is known."""
+"""Seeded synthetic feature tables whose risk signal is known, and one model shared by the tests."""
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from pestcast.models import RiskModelSpec
+from pestcast.features.seasons import rice_season
+from pestcast.models import (
+    Backtest,
+    BacktestSettings,
+    RiskModelSpec,
+    TrainedRiskModel,
+    fit_risk_model,
+    run_backtest,
+)
 
 FEATURES = ("ndvi_mean", "rh_mean_7d", "last_severity_bph", "noise_a", "noise_b")
 PARAMS = {"learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 40, "lambda_l2": 1.0}
+SETTINGS = BacktestSettings(replicates=20)
+"""Few bootstrap replicates: the tests check the intervals' logic, not their precision."""
+FALLOW_SHARE = 0.05
+"""Share of parcel × season pairs the imagery shows out of crop (``in_crop`` 0)."""
 _TYPE_EFFECT = {"WS": -0.6, "SA": 0.5, "AW": 0.0}
 
 
-def season_label(date: pd.Timestamp) -> str:
-    """Test stand-in for features.seasons.rice_season (WS named by the year it starts)."""
-    month_day = (date.month, date.day)
-    if month_day >= (11, 1):
-        return f"{date.year}-WS"
-    if month_day <= (3, 15):
-        return f"{date.year - 1}-WS"
-    return f"{date.year}-SA" if month_day <= (7, 31) else f"{date.year}-AW"
+def _in_crop(table: pd.DataFrame, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """1.0, or 0.0 for every row of a few parcel × season pairs (fallow that season)."""
+    pairs = table.groupby(["parcel_id", "season"], sort=False).ngroup().to_numpy()
+    fallow = rng.random(pairs.max() + 1) < FALLOW_SHARE
+    return np.where(fallow[pairs], 0.0, 1.0)
 
 
 def synthetic_table(
-    *, seed: int = 0, n_parcels: int = 120, start: str = "2022-03-16", end: str = "2024-10-31"
+    *, seed: int = 0, n_parcels: int = 200, start: str = "2022-03-16", end: str = "2024-10-31"
 ) -> pd.DataFrame:
     """Parcel × weekly rows; P(label) rises with humidity, canopy and the parcel's susceptibility.
 
-    About 30 % of rows are unsurveyed (NaN label) and the last horizon of days has no labels.
+    About 30 % of rows are unsurveyed (NaN label), the last horizon of days has no labels, and
+    about 5 % of parcel × season pairs are out of crop (their labels are kept: scores and the
+    refit must ignore them).
     """
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, end, freq="7D")
@@ -42,7 +54,7 @@ def synthetic_table(
             "forecast_date": pd.to_datetime(date),
         }
     )
-    table["season"] = table["forecast_date"].map(season_label)
+    table["season"] = rice_season(table["forecast_date"]).to_numpy()
     kind_effect = table["season"].str[-2:].map(_TYPE_EFFECT).to_numpy()
     susceptibility = rng.normal(0.0, 1.0, n_parcels)[parcel]
     table["rh_mean_7d"] = rng.normal(80.0, 6.0, n)
@@ -64,6 +76,7 @@ def synthetic_table(
         label = (rng.random(n) < probability).astype(np.float64)
         beyond_data = table["forecast_date"] + pd.Timedelta(days=horizon) > pd.Timestamp(end)
         table[f"label_bph_h{horizon}"] = np.where(surveyed & ~beyond_data.to_numpy(), label, np.nan)
+    table["in_crop"] = _in_crop(table, rng)
     return table
 
 
@@ -74,7 +87,7 @@ def spec(horizon_days: int = 7, **changes: object) -> RiskModelSpec:
         "horizon_days": horizon_days,
         "features": FEATURES,
         "params": PARAMS,
-        "num_boost_round": 80,
+        "num_boost_round": 50,
         "seed": 3,
     }
     options.update(changes)
@@ -84,3 +97,15 @@ def spec(horizon_days: int = 7, **changes: object) -> RiskModelSpec:
 @pytest.fixture(scope="package")
 def table() -> pd.DataFrame:
     return synthetic_table()
+
+
+@pytest.fixture(scope="package")
+def backtest(table: pd.DataFrame) -> Backtest:
+    """Every season of the synthetic table forecast out of fold (model ``spec()``)."""
+    return run_backtest(table, spec(), SETTINGS)
+
+
+@pytest.fixture(scope="package")
+def model(table: pd.DataFrame, backtest: Backtest) -> TrainedRiskModel:
+    """``spec()`` fitted on the synthetic table, reusing the shared backtest."""
+    return fit_risk_model(table, spec(), backtest=SETTINGS, precomputed=backtest)

@@ -1,4 +1,4 @@
-"""Scoring, risk classes, drivers, and the model files on disk."""
+"""Scoring, risk classes, risk bands, drivers, and the model files on disk."""
 
 from __future__ import annotations
 
@@ -12,40 +12,105 @@ import pytest
 
 from pestcast.core.errors import ConfigError, ModelError
 from pestcast.models import (
+    CHECKSUMS,
+    NO_DATA,
+    NOT_IN_CROP,
+    RISK_CLASSES,
     RiskClassRule,
     TrainedRiskModel,
+    backtest_path,
+    calibrate,
+    check_feature_schema,
     classify_risk,
-    fit_risk_model,
     load_risk_model,
+    predict_raw_risk,
     predict_risk,
+    read_checksums,
+    read_model_card,
+    risk_band,
     risk_drivers,
     risk_interval,
     save_risk_model,
+    write_checksums,
 )
+from pestcast.models.booster import train_booster
 from tests.models.conftest import spec
 
-
-@pytest.fixture(scope="module")
-def model(table: pd.DataFrame) -> TrainedRiskModel:
-    return fit_risk_model(table, spec(horizon_days=14, num_boost_round=40))
+STEM = "bph_h7"
 
 
-def test_save_then_load_predicts_identically(
+def _register(model: TrainedRiskModel, directory: Path) -> Path:
+    """Save the model and seal the directory, as a training run does."""
+    written = save_risk_model(model, directory)
+    write_checksums(directory)
+    return written
+
+
+def _edit_card(directory: Path, edit: Any) -> None:
+    card_path = directory / f"{STEM}.card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    edit(card)
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+
+
+def test_save_seal_then_load_predicts_identically(
     tmp_path: Path, table: pd.DataFrame, model: TrainedRiskModel
 ) -> None:
-    written = save_risk_model(model, tmp_path / "v1")
-    assert written == tmp_path / "v1" / "bph_h14.txt"
-    assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == [
-        "bph_h14.card.json",
-        "bph_h14.held_out.parquet",
-        "bph_h14.txt",
-    ]
+    written = _register(model, tmp_path / "v1")
+    assert written == tmp_path / "v1" / f"{STEM}.txt"
+    files = [f"{STEM}.backtest.parquet", f"{STEM}.card.json", f"{STEM}.txt"]
+    assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == sorted([*files, CHECKSUMS])
+    assert sorted(read_checksums(tmp_path / "v1")) == files
     assert written.read_text(encoding="utf-8").startswith("tree")  # LightGBM text, not a pickle
-    loaded = load_risk_model(tmp_path / "v1", "bph", 14)
+    loaded = load_risk_model(tmp_path / "v1", "bph", 7)
     np.testing.assert_array_equal(predict_risk(loaded, table), predict_risk(model, table))
     assert risk_drivers(loaded, table.head(50)) == risk_drivers(model, table.head(50))
     assert loaded.spec == model.spec
-    assert loaded.model_version == model.model_version
+    sealed = model.card.model_copy(update={"model_file_sha256": loaded.card.model_file_sha256})
+    assert loaded.card.model_dump(mode="json") == sealed.model_dump(mode="json")
+    assert read_model_card(tmp_path / "v1", "bph", 7) == loaded.card
+    saved = pd.read_parquet(backtest_path(tmp_path / "v1", "bph", 7))
+    assert model.backtest is not None
+    pd.testing.assert_frame_equal(saved, model.backtest)
+
+
+@pytest.mark.parametrize("name", [f"{STEM}.txt", f"{STEM}.card.json"])
+def test_a_file_changed_by_one_byte_is_refused(
+    tmp_path: Path, model: TrainedRiskModel, name: str
+) -> None:
+    _register(model, tmp_path)
+    path = tmp_path / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    pattern = rf"{name} was changed after training \(its sha256 differs from {CHECKSUMS}\)"
+    with pytest.raises(ModelError, match=pattern):
+        load_risk_model(tmp_path, "bph", 7)
+    if name.endswith(".card.json"):
+        with pytest.raises(ModelError, match=pattern):
+            read_model_card(tmp_path, "bph", 7)
+
+
+def test_a_directory_without_checksums_is_refused(tmp_path: Path, model: TrainedRiskModel) -> None:
+    save_risk_model(model, tmp_path)
+    with pytest.raises(ModelError, match=rf"has no {CHECKSUMS}: it is not a complete registered"):
+        load_risk_model(tmp_path, "bph", 7)
+    with pytest.raises(ModelError, match=rf"has no {CHECKSUMS}"):
+        read_model_card(tmp_path, "bph", 7)
+
+
+def test_a_model_saved_after_sealing_is_refused(tmp_path: Path, model: TrainedRiskModel) -> None:
+    write_checksums(tmp_path)
+    save_risk_model(model, tmp_path)
+    with pytest.raises(ModelError, match=rf"{STEM}.card.json is not listed in .*{CHECKSUMS}"):
+        load_risk_model(tmp_path, "bph", 7)
+
+
+def test_a_malformed_checksums_line_is_named(tmp_path: Path, model: TrainedRiskModel) -> None:
+    _register(model, tmp_path)
+    (tmp_path / CHECKSUMS).write_text("not a checksum\n", encoding="utf-8")
+    with pytest.raises(ModelError, match=rf"{CHECKSUMS} line 1 is not '<sha256>  <file>'"):
+        load_risk_model(tmp_path, "bph", 7)
 
 
 def test_loading_a_missing_model_names_the_files(tmp_path: Path) -> None:
@@ -53,46 +118,102 @@ def test_loading_a_missing_model_names_the_files(tmp_path: Path) -> None:
         load_risk_model(tmp_path, "blast", 7)
 
 
-def test_a_card_that_disagrees_with_the_model_is_refused(
+def test_a_resealed_card_that_disagrees_with_the_model_is_refused(
     tmp_path: Path, model: TrainedRiskModel
 ) -> None:
-    save_risk_model(model, tmp_path)
-    card_path = tmp_path / "bph_h14.card.json"
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["features"] = list(reversed(card["features"]))
-    card_path.write_text(json.dumps(card), encoding="utf-8")
+    """Checksums rewritten after an edit do not make a mismatched pair loadable."""
+    _register(model, tmp_path)
+    _edit_card(tmp_path, lambda card: card.update(features=list(reversed(card["features"]))))
+    write_checksums(tmp_path)
     with pytest.raises(ModelError, match=r"uses features .* but .* lists"):
-        load_risk_model(tmp_path, "bph", 14)
+        load_risk_model(tmp_path, "bph", 7)
 
 
-def test_a_model_file_from_another_run_is_refused(
+def test_a_resealed_model_file_from_another_run_is_refused(
     tmp_path: Path, table: pd.DataFrame, model: TrainedRiskModel
 ) -> None:
-    save_risk_model(model, tmp_path)
-    other = fit_risk_model(table, spec(horizon_days=14, num_boost_round=10))
-    other.booster.save_model(str(tmp_path / "bph_h14.txt"))
-    with pytest.raises(ModelError, match="sha256 differs"):
-        load_risk_model(tmp_path, "bph", 14)
+    _register(model, tmp_path)
+    rows = table[table["label_bph_h7"].notna()]
+    other = train_booster(rows, spec(num_boost_round=5))
+    other.save_model(str(tmp_path / f"{STEM}.txt"))
+    write_checksums(tmp_path)
+    with pytest.raises(ModelError, match=r"is not the model file .* describes \(sha256 differs\)"):
+        load_risk_model(tmp_path, "bph", 7)
 
 
 def test_saving_leaves_no_temporary_files(tmp_path: Path, model: TrainedRiskModel) -> None:
     save_risk_model(model, tmp_path)
     save_risk_model(model, tmp_path)
+    write_checksums(tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_predictions_are_probabilities(table: pd.DataFrame, model: TrainedRiskModel) -> None:
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda card: card.pop("model_file_sha256"), "no model_file_sha256"),
+        (lambda card: card.pop("backtest"), "key 'backtest': Field required"),
+        (lambda card: card["calibration"].update(method="magic"), "key 'calibration.method'"),
+        (lambda card: card.update(feature_schema_sha256="abc"), "key 'feature_schema_sha256'"),
+        (lambda card: card.update(horizon_days="two weeks"), "key 'horizon_days'"),
+        (lambda card: card.update(surprise=1), "key 'surprise': Extra inputs"),
+    ],
+)
+def test_a_resealed_edited_card_is_refused_naming_the_key(
+    tmp_path: Path, model: TrainedRiskModel, edit: Any, says: str
+) -> None:
+    _register(model, tmp_path)
+    _edit_card(tmp_path, edit)
+    write_checksums(tmp_path)
+    with pytest.raises(ModelError, match=says):
+        load_risk_model(tmp_path, "bph", 7)
+
+
+def test_predictions_are_calibrated_probabilities(
+    table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
     risk = predict_risk(model, table)
+    raw = predict_raw_risk(model, table)
     assert risk.dtype == np.float64
     assert risk.shape == (len(table),)
-    assert ((risk > 0) & (risk < 1)).all()
+    assert ((risk >= 0) & (risk <= 1)).all()
+    assert ((raw > 0) & (raw < 1)).all()
+    np.testing.assert_array_equal(risk, calibrate(model.card.calibration, raw))
+    assert not np.array_equal(risk, raw)
+
+
+def test_a_table_whose_feature_kinds_changed_is_refused(
+    table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
+    check_feature_schema(model, table)
+    as_float32 = table.astype({"rh_mean_7d": np.float32})  # still a number: accepted
+    check_feature_schema(model, as_float32)
+    flagged = table.assign(noise_a=table["noise_a"] > 0)  # a number turned boolean
+    with pytest.raises(ModelError, match=r"bph h7 model .*feature schema hash differs"):
+        predict_risk(model, flagged)
 
 
 def test_missing_feature_columns_are_named_when_scoring(
     table: pd.DataFrame, model: TrainedRiskModel
 ) -> None:
-    with pytest.raises(ModelError, match=r"bph h14 model .*lacks feature columns \['noise_a'\]"):
+    with pytest.raises(ModelError, match=r"bph h7 model .*lacks feature columns \['noise_a'\]"):
         predict_risk(model, table.drop(columns=["noise_a"]))
+
+
+def test_the_interval_is_the_cards_season_conformal_band(
+    table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
+    risk = predict_risk(model, table.head(500))
+    low, high = risk_interval(model, risk)
+    expected_low, expected_high = risk_band(model.card.risk_bands, risk)
+    np.testing.assert_array_equal(low, expected_low)
+    np.testing.assert_array_equal(high, expected_high)
+    assert np.all((low >= 0) & (low <= risk) & (risk <= high) & (high <= 1))
+    assert np.median(high - low) < 0.6  # eight seasons back a claim narrower than [0, 1]
+
+
+def test_not_in_crop_is_the_last_class() -> None:
+    assert RISK_CLASSES[-2:] == (NO_DATA, NOT_IN_CROP)
 
 
 def test_classes_are_relative_to_the_weeks_mean_risk() -> None:
@@ -164,35 +285,6 @@ def test_drivers_are_exactly_the_positive_contributions(
         assert sorted(value for _, value in listed) == pytest.approx(positive)
 
 
-@pytest.mark.parametrize(
-    ("edit", "says"),
-    [
-        (lambda card: card.pop("model_file_sha256"), "no model_file_sha256"),
-        (lambda card: card.pop("metrics"), "key 'metrics': Field required"),
-        (lambda card: card.update(horizon_days="two weeks"), "key 'horizon_days'"),
-        (lambda card: card.update(surprise=1), "key 'surprise': Extra inputs"),
-    ],
-)
-def test_an_edited_card_is_refused_naming_the_key(
-    tmp_path: Path, model: TrainedRiskModel, edit: Any, says: str
-) -> None:
-    save_risk_model(model, tmp_path)
-    card_path = tmp_path / "bph_h14.card.json"
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    edit(card)
-    card_path.write_text(json.dumps(card), encoding="utf-8")
-    with pytest.raises(ModelError, match=says):
-        load_risk_model(tmp_path, "bph", 14)
-
-
-def test_the_interval_is_the_held_out_hit_rate_of_similar_forecasts(
-    model: TrainedRiskModel,
-) -> None:
-    bins = model.card.metrics.model.reliability
-    busiest = max(range(len(bins)), key=lambda i: bins[i].n)
-    middle = (bins[busiest].lower + bins[busiest].upper) / 2
-    low, high = risk_interval(model, [middle, 0.999])
-    assert low[0] <= (bins[busiest].observed_rate or 0) <= high[0]
-    assert high[0] - low[0] < 0.2  # many held-out forecasts: a narrow interval
-    if bins[-1].n == 0:
-        assert (low[1], high[1]) == (0.0, 1.0)  # none: nothing is known
+def test_top_k_below_one_is_refused(table: pd.DataFrame, model: TrainedRiskModel) -> None:
+    with pytest.raises(ModelError, match="top_k must be ≥ 1, got 0"):
+        risk_drivers(model, table.head(5), top_k=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,70 +12,119 @@ import pytest
 from pestcast.core.errors import ModelError
 from pestcast.features import DEFAULT_FEATURE_SETTINGS
 from pestcast.models import (
+    FORECASTERS,
+    SCORES,
+    Backtest,
     TrainedRiskModel,
+    feature_schema_hash,
+    fit_calibration,
     fit_climatology,
+    fit_risk_bands,
     fit_risk_model,
+    in_crop_mask,
     persistence_risk,
     predict_risk,
     reliability_table,
+    season_order,
+    training_data_hash,
 )
-from tests.models.conftest import FEATURES, spec
+from pestcast.models.training import RECORDED_PACKAGES
+from tests.models.conftest import FEATURES, SETTINGS, spec
 
 
-@pytest.fixture(scope="module")
-def model(table: pd.DataFrame) -> TrainedRiskModel:
-    return fit_risk_model(table, spec())
+def _value(model: TrainedRiskModel, forecaster: str, score: str, season: str = "all") -> float:
+    summary = model.card.backtest
+    table = summary.pooled if season == "all" else summary.per_season[season]
+    value = table[forecaster].scores[score].value
+    assert value is not None, (forecaster, score, season)
+    return value
 
 
-def test_model_beats_both_baselines_on_the_held_out_season(model: TrainedRiskModel) -> None:
-    metrics = model.card.metrics
-    ours = metrics.model
-    assert ours.roc_auc is not None
-    assert ours.roc_auc > 0.75
-    for name in ("persistence", "climatology"):
-        baseline = metrics.baselines[name]
-        assert baseline.roc_auc is not None
-        assert ours.roc_auc > baseline.roc_auc + 0.1, name
-        assert ours.brier < baseline.brier, name
-        assert (metrics.skill[f"brier_skill_vs_{name}"] or 0) > 0.1
-        assert (metrics.skill[f"roc_auc_gain_vs_{name}"] or 0) > 0.1
+@pytest.mark.parametrize("baseline", ["persistence", "climatology"])
+def test_model_beats_both_baselines_out_of_fold(model: TrainedRiskModel, baseline: str) -> None:
+    assert _value(model, "model", "roc_auc") > 0.75
+    for score in ("roc_auc", "within_date_roc_auc", "pr_auc"):
+        assert _value(model, "model", score) > _value(model, baseline, score) + 0.1, score
+    assert _value(model, "model", "top10_capture") > _value(model, baseline, "top10_capture")
+    assert _value(model, "model", "brier") < _value(model, baseline, "brier")
+    pooled = model.card.backtest.pooled
+    model_low = pooled["model"].scores["within_date_roc_auc"].low
+    baseline_high = pooled[baseline].scores["within_date_roc_auc"].high
+    assert model_low is not None
+    assert baseline_high is not None
+    assert model_low > baseline_high  # apart beyond the date-resampled intervals
+    for season in model.card.backtest.seasons:
+        assert _value(model, "model", "roc_auc", season) > _value(
+            model, baseline, "roc_auc", season
+        )
 
 
-def test_shuffled_labels_give_no_skill(table: pd.DataFrame) -> None:
-    """Leak detector: with the label shuffled, a held-out AUC well above 0.5 means leakage."""
-    shuffled = table.copy()
-    rng = np.random.default_rng(11)
-    labels = shuffled["label_bph_h7"].to_numpy()
-    shuffled["label_bph_h7"] = labels[rng.permutation(labels.size)]
-    auc = fit_risk_model(shuffled, spec()).card.metrics.model.roc_auc
-    assert auc is not None
-    assert abs(auc - 0.5) < 0.06
+def test_card_carries_pooled_and_per_season_skill_tables(model: TrainedRiskModel) -> None:
+    summary = model.card.backtest
+    assert summary.seasons == tuple(model.card.refit_seasons)
+    assert (summary.past_only, summary.gap_days, summary.replicates) == (False, 7, 20)
+    assert summary.interval_level == SETTINGS.interval_level
+    assert set(summary.per_season) == set(summary.seasons)
+    for tables in [summary.pooled, *summary.per_season.values()]:
+        assert set(tables) == set(FORECASTERS)
+        for table in tables.values():
+            assert set(table.scores) == set(SCORES)
+            auc = table.scores["roc_auc"]
+            assert auc.low is not None
+            assert auc.value is not None
+            assert auc.high is not None
+            assert auc.low <= auc.value <= auc.high
+    assert summary.pooled["model"].n_rows == model.card.n_rows["backtest"]
+    assert (
+        sum(t["model"].n_rows for t in summary.per_season.values()) == model.card.n_rows["backtest"]
+    )
+    for reliability in (summary.reliability, summary.reliability_uncalibrated):
+        assert len(reliability) == 10
+        assert sum(row.n for row in reliability) == model.card.n_rows["backtest"]
 
 
-def test_two_fits_predict_identically(table: pd.DataFrame, model: TrainedRiskModel) -> None:
-    again = fit_risk_model(table, spec())
-    np.testing.assert_array_equal(predict_risk(again, table), predict_risk(model, table))
-    assert again.card.metrics == model.card.metrics
-    assert again.model_version == model.model_version
+def test_calibration_and_risk_bands_come_from_the_out_of_fold_rows(
+    model: TrainedRiskModel, backtest: Backtest
+) -> None:
+    scored = backtest.forecasts[backtest.forecasts["in_crop"] & backtest.forecasts["label"].notna()]
+    assert model.card.calibration == fit_calibration(
+        scored["risk_model_uncalibrated"], scored["label"]
+    )
+    assert model.card.calibration.method == "isotonic"
+    bands = model.card.risk_bands
+    refitted = fit_risk_bands(scored["risk_model"], scored["label"], scored["season"])
+    assert bands.model_copy(update={"coverage": None}) == refitted
+    assert bands.seasons == tuple(sorted(model.card.backtest.seasons))
+    assert bands.level == 0.8
+    assert bands.edges[0] == 0.0
+    assert bands.edges[-1] == 1.0
+    assert max(bands.half_widths) < 1.0  # eight seasons back every bin
+    assert bands.coverage is not None
+    assert 0.6 <= bands.coverage <= 1.0
 
 
-def test_card_describes_data_split_and_provenance(model: TrainedRiskModel) -> None:
+def test_card_records_schema_versions_data_and_provenance(
+    table: pd.DataFrame, model: TrainedRiskModel
+) -> None:
     card = model.card
     json.loads(card.model_dump_json())
-    assert card.pest == "bph"
-    assert card.horizon_days == 7
+    assert (card.pest, card.horizon_days, card.label) == ("bph", 7, "label_bph_h7")
     assert card.features == FEATURES
-    assert card.validation_season == "2024-SA"
-    assert card.training_seasons[-1] == "2023-WS"
-    assert card.n_rows["refit"] > card.n_rows["train"] + card.n_rows["validation"]
-    assert len(card.data_hash) == 64
+    assert card.feature_schema_sha256 == feature_schema_hash(table, FEATURES)
+    assert set(card.package_versions) == set(RECORDED_PACKAGES)
+    assert card.package_versions["lightgbm"] == lgb.__version__ == card.lightgbm_version
+    assert card.data_window == ("2022-03-16", "2024-10-30")
+    assert card.refit_seasons == tuple(season_order(table))
+    refit = table[table["label_bph_h7"].notna().to_numpy() & in_crop_mask(table)]
+    assert card.n_rows == {"refit": len(refit), "backtest": len(refit)}
+    assert card.label_prevalence == pytest.approx(refit["label_bph_h7"].mean())
+    assert card.data_hash == training_data_hash(refit, spec())  # rows out of crop left out
     assert card.lightgbm_params["deterministic"] is True
     assert card.lightgbm_params["num_threads"] <= 2
     assert set(card.feature_importance_gain) == set(FEATURES)
     assert next(iter(card.feature_importance_gain)) == "rh_mean_7d"  # the strongest driver
-    reliability = card.metrics.model.reliability
-    assert len(reliability) == 10
-    assert sum(row.n for row in reliability) == card.n_rows["validation"]
+    assert card.promotion is None
+    assert card.model_file_sha256 == ""
 
 
 def test_card_records_every_feature_setting_and_why_its_default(
@@ -86,20 +136,37 @@ def test_card_records_every_feature_setting_and_why_its_default(
     assert {name for name, field in settings.items() if len(field["why_default"]) < 40} == set()
 
 
+def test_two_fits_are_identical(table: pd.DataFrame, model: TrainedRiskModel) -> None:
+    """A fresh fit (its own backtest) equals the shared one, up to the time it was made."""
+    again = fit_risk_model(table, spec(), backtest=SETTINGS)
+    np.testing.assert_array_equal(predict_risk(again, table), predict_risk(model, table))
+    assert again.card.model_copy(update={"created_utc": ""}) == model.card.model_copy(
+        update={"created_utc": ""}
+    )
+    assert again.backtest is not None
+    assert model.backtest is not None
+    pd.testing.assert_frame_equal(again.backtest, model.backtest)
+
+
 def test_model_version_is_derived_from_data_and_spec_or_passed_in(
-    table: pd.DataFrame, model: TrainedRiskModel
+    table: pd.DataFrame, model: TrainedRiskModel, backtest: Backtest
 ) -> None:
-    other_spec = fit_risk_model(table, spec(num_boost_round=20))
-    named = fit_risk_model(table, spec(num_boost_round=20), model_version="20250101-abc")
+    other_spec = fit_risk_model(table, spec(num_boost_round=20), backtest=SETTINGS)
+    named = fit_risk_model(
+        table, spec(), backtest=SETTINGS, precomputed=backtest, model_version="20250101-abc"
+    )
     assert other_spec.model_version != model.model_version
     assert other_spec.card.data_hash == model.card.data_hash
     assert named.model_version == "20250101-abc"
 
 
-def test_the_held_out_probabilities_are_roughly_calibrated(model: TrainedRiskModel) -> None:
-    metrics = model.card.metrics.model
-    assert metrics.expected_calibration_error < 0.1
-    assert abs(metrics.mean_risk - metrics.prevalence) < 0.1
+def test_the_out_of_fold_probabilities_are_calibrated(model: TrainedRiskModel) -> None:
+    assert _value(model, "model", "expected_calibration_error") < 0.05
+    bins = [b for b in model.card.backtest.reliability if b.n]
+    total = sum(b.n for b in bins)
+    mean_risk = sum(b.n * (b.mean_risk or 0.0) for b in bins) / total
+    observed = sum(b.n * (b.observed_rate or 0.0) for b in bins) / total
+    assert mean_risk == pytest.approx(observed, abs=0.02)
 
 
 def test_unbalance_params_and_leaking_features_are_refused() -> None:
@@ -114,6 +181,14 @@ def test_unbalance_params_and_leaking_features_are_refused() -> None:
 def test_missing_feature_columns_are_named(table: pd.DataFrame) -> None:
     with pytest.raises(ModelError, match=r"lacks feature columns \['rain_7d'\]"):
         fit_risk_model(table, spec(features=(*FEATURES, "rain_7d")))
+
+
+def test_missing_keys_and_text_dates_are_refused(table: pd.DataFrame) -> None:
+    with pytest.raises(ModelError, match=r"lacks key columns \['season'\]"):
+        fit_risk_model(table.drop(columns=["season"]), spec())
+    text_dates = table.assign(forecast_date=table["forecast_date"].dt.strftime("%Y-%m-%d"))
+    with pytest.raises(ModelError, match=r"'forecast_date' is .*not datetime64; convert"):
+        fit_risk_model(text_dates, spec())
 
 
 def test_persistence_scores_last_severity_and_fills_unsurveyed() -> None:
