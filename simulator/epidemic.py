@@ -71,9 +71,31 @@ Exact forecast probabilities (``p_true``)
     weather of the coming days and the latent severity of every parcel.
 
 Canopy damage (used by the imagery)
-    Each infested day adds damage 0.0015 (light), 0.004 (medium), 0.01 (heavy) per pest to the
-    parcel; damage (capped at 0.5) scales the green canopy down and browns it (``surface.py``).
-    It is reset at sowing [A: no published effect sizes per unit density].
+    What Sentinel-2 (10–20 m) sees of an infestation sets how visible damage is: BPH hopperburn
+    (heavy infestation, browned and collapsed patches) is classified from Sentinel-2 indices at
+    kappa 0.82 (Gunawan, Reflinaldon & Yaherwandi 2021, J. Perlindungan Tanaman 5(2):107–117);
+    blast infection levels per parcel up to 94 % accuracy from B03 B04 B05 B07 B08 B11 (Agriculture
+    2025, 15(24):2560); early, light BPH only from UAV hyperspectral difference indices (Huang et
+    al. 2025, Front. Plant Sci.). Hence heavy damage is visible at parcel level, medium faintly,
+    light not at all. Damage is a **burnt share** of each parcel: the share of its area in
+    patches whose canopy is dead (hopperburn; blast lesions coalescing into burnt leaves and
+    whiteheads).
+
+    * On each day in crop, the patches take a share ``BURN_RATE[s]`` of the parcel's still-green
+      area, by the day's severity class *s* of each pest: 0 (none), 0 (light: nothing a 10–20 m
+      pixel could see), 0.005 (medium: a small patch after a week or so, near the noise of a
+      parcel mean) and 0.13 (heavy: hopperburn takes an eighth of the field on the first day
+      and a third within three) [A]. Both pests burn the same remaining green area:
+      ``share_d = 1 − (1 − share_{d−1}) · (1 − r_bph) · (1 − r_blast)``. The rates are set so
+      that ``bench/damage_visibility.py``, which reads the imagery as the pipeline does, finds
+      parcel-level ROC-AUCs (stage-matched, against parcels free of both pests) near 0.85–0.95
+      for heavy, 0.55–0.7 for medium and 0.5 for light [A: no published effect sizes per unit
+      density].
+    * Burnt plants do not recover until harvest: the share never falls when a parcel is sprayed
+      or its severity drops, and is reset at sowing. So damage follows the current and recent
+      severity, and persists on parcels that were heavy and then sprayed.
+    * Where the patches lie within the parcel, and their spectrum (dead canopy, partly lodged),
+      is the imagery's business (``surface.py``, ``imagery.py``).
 """
 
 from __future__ import annotations
@@ -96,7 +118,7 @@ __all__ = [
     "ParcelTraits",
     "PestModel",
     "PestOutcome",
-    "damage_index",
+    "burnt_share",
     "light_trap_waves",
     "simulate_epidemics",
 ]
@@ -106,8 +128,8 @@ LAG_DAYS = 14
 """Neighbour infestation acts with this lag; it bounds the exact ``p_true`` horizon."""
 NEIGHBOUR_RADIUS_M = 400.0
 ASYNC_CAP_DAYS = 20.0
-DAMAGE_PER_DAY = np.array([0.0, 0.0015, 0.004, 0.01])
-DAMAGE_CAP = 0.5
+BURN_RATE = np.array([0.0, 0.0, 0.005, 0.13])
+"""Daily share of a parcel's still-green area that burns, by severity class 0–3 [A]."""
 LIGHT_TRAP_PERIOD_DAYS = 25.0
 """Days between BPH immigration (light-trap) peaks: one a month, each ~5–6 days earlier."""
 
@@ -367,14 +389,18 @@ def _step(
     return np.where(in_crop, severity, 0).astype(np.int8)
 
 
-def damage_index(
+def burnt_share(
     outcomes: dict[str, PestOutcome], days_since_sowing: npt.NDArray[np.int16]
 ) -> npt.NDArray[np.float32]:
-    """(day, parcel) canopy damage 0–0.5 accumulated since sowing from both pests."""
-    daily = np.sum([DAMAGE_PER_DAY[outcome.severity] for outcome in outcomes.values()], axis=0)
-    damage = np.zeros(daily.shape[1])
-    result = np.zeros(daily.shape, dtype=np.float32)
-    for day in range(daily.shape[0]):
-        damage = np.where(days_since_sowing[day] == 0, 0.0, damage) + daily[day]
-        result[day] = np.minimum(damage, DAMAGE_CAP)
+    """(day, parcel) share 0–1 of the parcel's area in burnt patches, from both pests.
+
+    The share grows by ``BURN_RATE`` of the still-green area on each day at a severity class,
+    never falls (burnt plants stay burnt until harvest) and is reset at sowing.
+    """
+    green = np.prod([1.0 - BURN_RATE[outcome.severity] for outcome in outcomes.values()], axis=0)
+    unburnt = np.ones(green.shape[1])
+    result = np.zeros(green.shape, dtype=np.float32)
+    for day in range(green.shape[0]):
+        unburnt = np.where(days_since_sowing[day] == 0, 1.0, unburnt) * green[day]
+        result[day] = 1.0 - unburnt
     return result

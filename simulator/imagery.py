@@ -2,7 +2,14 @@
 
 The surface is rendered on a 5 m grid (land-cover row per 5 m pixel, spectrum from the scene's
 surface tables plus a static within-field texture) and block-averaged to 10 m (B02 B03 B04 B08)
-and 20 m (B05 B8A B11 B12, and the SCL), so boundary pixels are mixtures. Then, per band:
+and 20 m (B05 B8A B11 B12, and the SCL), so boundary pixels are mixtures.
+
+Pest damage is patchy. Each field's 5 m sub-pixels are ranked by a static, smooth random patch
+propensity (Gaussian-filtered noise, σ ``PATCH_SCALE_M`` = 10 m, so patches are some 20–40 m
+across [A: hopperburn starts as round patches that spread and merge]) and cut into
+``PATCH_BINS`` equal-area bins, most prone first. A field with burnt share *s* shows the patch
+spectrum on bins 0 … 16 s (the last one in part): patches appear at the most prone spots, grow
+and merge as *s* rises, and stay where they are from one scene to the next. Then, per band:
 aerosol haze, cloud shadow (−65 % × shading opacity), sensor noise (σ 0.003 reflectance at
 reflectance 0.3, scaling with the square root of the signal as photon noise does, over a 0.0008
 floor; applied to the surface signal only, so opaque clouds are smooth and compress well), cloud
@@ -41,12 +48,16 @@ from pestcast.simulator.surface import BANDS, STATIC_COVERS, SurfaceTables
 
 __all__ = [
     "BAND_RESOLUTION_M",
+    "PATCH_BINS",
+    "PATCH_SCALE_M",
     "SENSOR_NOISE",
     "RenderContext",
     "RenderedScene",
     "SceneResult",
     "SceneSpec",
+    "binned_tables",
     "cover_raster",
+    "patch_bins",
     "render_context",
     "render_scene",
     "write_scenes",
@@ -73,6 +84,10 @@ CLOUD_SPECTRUM = np.array([0.62, 0.60, 0.58, 0.57, 0.56, 0.55, 0.42, 0.30], dtyp
 CIRRUS_SPECTRUM = np.array([0.35, 0.33, 0.31, 0.30, 0.29, 0.28, 0.20, 0.14], dtype=np.float32)
 HAZE_SPECTRUM = np.array([0.020, 0.012, 0.007, 0.005, 0.002, 0.002, 0.0, 0.0], dtype=np.float32)
 SHADOW_DARKENING = 0.65
+PATCH_BINS = 16
+"""Equal-area bins of each field's patch propensity; burnt shares resolve to 1/16 of a field."""
+PATCH_SCALE_M = 10.0
+"""Standard deviation of the Gaussian filter that makes the patch propensity smooth, metres."""
 _BAND_INDEX = {band: i for i, band in enumerate(BANDS)}
 _BANDS_10M = tuple(b for b in BANDS if BAND_RESOLUTION_M[b] == 10)
 _BANDS_20M = tuple(b for b in BANDS if BAND_RESOLUTION_M[b] == 20)
@@ -84,16 +99,17 @@ _BANDS_20M_AND_RED = (*_BANDS_20M, "B04")
 class RenderContext:
     """What every scene shares: the grid, the 5 m → 10/20 m mixing operators, the output root.
 
-    A pixel's surface reflectance is ``mixing @ row_reflectance + texture @ row_gradient``:
-    ``mixing`` holds the share of the pixel's 5 m sub-pixels in each land-cover row (field,
-    then static covers), ``texture`` the same weighted by each sub-pixel's texture value.
+    A pixel's surface reflectance is ``mixing @ bin_reflectance + texture @ bin_gradient``:
+    ``mixing`` holds the share of the pixel's 5 m sub-pixels in each patch bin of each land-cover
+    row (column ``row · PATCH_BINS + bin``; fields, then static covers), ``texture`` the same
+    weighted by each sub-pixel's texture value.
     """
 
     grid: SceneGrid
     mixing: dict[int, sparse.csr_matrix]
-    """Resolution (10, 20 m) → (pixel, land-cover row) area shares."""
+    """Resolution (10, 20 m) → (pixel, row × patch bin) area shares."""
     texture: dict[int, sparse.csr_matrix]
-    """Resolution → (pixel, row) texture-weighted shares."""
+    """Resolution → (pixel, row × patch bin) texture-weighted shares."""
     collection_dir: Path
     """Folder holding one sub-folder per item."""
 
@@ -127,18 +143,43 @@ class SceneResult:
 
 
 def render_context(
-    layout: RegionLayout, collection_dir: Path, rng: np.random.Generator
+    layout: RegionLayout,
+    collection_dir: Path,
+    rng: np.random.Generator,
+    *,
+    patch_rng: np.random.Generator,
 ) -> RenderContext:
-    """Rasterise the landscape once at 5 m, draw the within-field texture, build the mixers."""
+    """Rasterise the landscape once at 5 m, draw the within-field texture and the patch
+    propensity (from ``rng`` and ``patch_rng``), build the mixers."""
     cover = cover_raster(layout)
     texture = gaussian_filter(rng.standard_normal(cover.shape), 3.0)
     texture /= texture.std()
     n_rows = layout.n_fields + len(STATIC_COVERS)
+    # only registered parcels carry pests: other rows keep one bin, and the mixers fewer entries
+    bins = np.where(cover < layout.n_parcels, patch_bins(cover, patch_rng, n_rows), 0)
+    columns = cover * PATCH_BINS + bins
     mixing, weighted = {}, {}
     for resolution in (10, 20):
-        mixing[resolution] = _mixer(cover, np.ones_like(texture), resolution, n_rows)
-        weighted[resolution] = _mixer(cover, texture, resolution, n_rows)
+        mixing[resolution] = _mixer(columns, np.ones_like(texture), resolution, n_rows * PATCH_BINS)
+        weighted[resolution] = _mixer(columns, texture, resolution, n_rows * PATCH_BINS)
     return RenderContext(layout.grid, mixing, weighted, collection_dir)
+
+
+def patch_bins(
+    cover: npt.NDArray[np.int32], rng: np.random.Generator, n_rows: int
+) -> npt.NDArray[np.int32]:
+    """Patch bin 0 … ``PATCH_BINS`` − 1 of each 5 m pixel: its propensity rank within its row.
+
+    Bin 0 holds the most prone sixteenth of the row's area, where damage shows first.
+    """
+    propensity = gaussian_filter(rng.standard_normal(cover.shape), PATCH_SCALE_M / 5.0).ravel()
+    rows = cover.ravel()
+    order = np.lexsort((-propensity, rows))
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.cumsum(counts) - counts
+    rank = np.empty(rows.size, dtype=np.int64)
+    rank[order] = np.arange(rows.size) - starts[rows[order]]
+    return ((rank * PATCH_BINS) // counts[rows]).astype(np.int32).reshape(cover.shape)
 
 
 def _mixer(
@@ -219,10 +260,33 @@ def _surface(
 ) -> npt.NDArray[np.float32]:
     """Surface reflectance (band, row, col) of the named bands at ``resolution``."""
     columns = [_BAND_INDEX[name] for name in names]
-    mixed = context.mixing[resolution] @ tables.reflectance[:, columns]
-    mixed += context.texture[resolution] @ tables.texture_gradient[:, columns]
+    reflectance, gradient = binned_tables(tables)
+    mixed = context.mixing[resolution] @ reflectance[:, columns]
+    mixed += context.texture[resolution] @ gradient[:, columns]
     rows, cols = context.grid.shape(resolution)
     return np.ascontiguousarray(mixed.T, dtype=np.float32).reshape(len(columns), rows, cols)
+
+
+def binned_tables(
+    tables: SurfaceTables,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(row × patch bin, band) reflectance and texture gradient of the scene.
+
+    In a field with burnt share *s*, bin *k* is burnt over a share clip(16 s − k, 0, 1).
+    """
+    reflectance = np.repeat(tables.reflectance, PATCH_BINS, axis=0)
+    gradient = np.repeat(tables.texture_gradient, PATCH_BINS, axis=0)
+    burnt = np.clip(
+        tables.patch_share[:, None] * PATCH_BINS - np.arange(PATCH_BINS), 0.0, 1.0
+    ).astype(np.float32)
+    columns = (tables.patch_rows[:, None] * PATCH_BINS + np.arange(PATCH_BINS)).ravel()
+    for binned, healthy, patch in (
+        (reflectance, tables.reflectance, tables.patch_reflectance),
+        (gradient, tables.texture_gradient, tables.patch_texture_gradient),
+    ):
+        change = patch - healthy[tables.patch_rows]
+        binned[columns] += (burnt[:, :, None] * change[:, None, :]).reshape(-1, change.shape[1])
+    return reflectance, gradient
 
 
 def _upsample(layers: CloudLayers) -> CloudLayers:

@@ -2,11 +2,11 @@
 
 Order of simulation: landscape → crop calendars → weather → BPH immigration waves → epidemics
 (day by day) → surveys, truth and light-trap catches (the same immigration waves) → imagery
-(clouds linked to that day's weather, canopy damage from the epidemic). Every random draw comes
+(clouds linked to that day's weather, burnt patches from the epidemic). Every random draw comes
 from a named stream seeded by ``(seed, stream)``, and each scene has its own stream, so the
 output does not depend on how scenes are spread over worker processes. The immigration waves
-are the first draw of the ``epidemic`` stream; the light traps have a stream of their own, so
-adding them changed no other file.
+are the first draw of the ``epidemic`` stream; the light traps and the damage patches have
+streams of their own, so adding them changed no other draw.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pestcast.simulator.epidemic import (
     PESTS,
     ParcelTraits,
     PestOutcome,
-    damage_index,
+    burnt_share,
     light_trap_waves,
     simulate_epidemics,
 )
@@ -50,7 +50,7 @@ from pestcast.simulator.stac_catalog import (
     processing_baseline,
     write_catalog,
 )
-from pestcast.simulator.surface import FieldConditions, field_fractions, flood_level, surface_tables
+from pestcast.simulator.surface import FieldConditions, flood_level, scene_surface
 from pestcast.simulator.surveys import simulate_surveys
 from pestcast.simulator.weather import DailyWeather, simulate_weather
 from pestcast.simulator.writers import write_geopackage, write_parquet, write_parquet_table
@@ -91,6 +91,7 @@ _STREAMS = {
     "scene_plans": 8,
     "scene_pixels": 9,
     "light_traps": 10,
+    "damage_patches": 11,
 }
 ACQUISITION_TIME_UTC = dt.time(3, 26, 1)
 
@@ -114,8 +115,8 @@ class DemoWorld:
     epidemics: dict[str, PestOutcome]
     immigration: npt.NDArray[np.float64]
     """Daily BPH immigration series 0–1 (light-trap waves) shared by the epidemic and the traps."""
-    damage: npt.NDArray[np.float32]
-    """(day, parcel) canopy damage 0–0.5."""
+    burnt: npt.NDArray[np.float32]
+    """(day, parcel) share 0–1 of the parcel's area in burnt patches (pest damage)."""
 
     @property
     def first_day(self) -> dt.date:
@@ -160,7 +161,7 @@ def simulate_world(settings: DemoSettings) -> DemoWorld:
         parcel_state=state,
         epidemics=epidemics,
         immigration=immigration,
-        damage=damage_index(epidemics, state.days_since_sowing),
+        burnt=burnt_share(epidemics, state.days_since_sowing),
     )
 
 
@@ -333,7 +334,12 @@ def _write_imagery(
 ) -> list[ItemFacts]:
     stac_dir = out_dir / "stac"
     seed = world.settings.seed
-    context = render_context(world.layout, stac_dir / COLLECTION_ID, _stream(seed, "texture"))
+    context = render_context(
+        world.layout,
+        stac_dir / COLLECTION_ID,
+        _stream(seed, "texture"),
+        patch_rng=_stream(seed, "damage_patches"),
+    )
     facts, specs = _plan_scenes(world)
     results = write_scenes(context, specs, max_workers=max_workers, progress=progress)
     facts = _with_cloud_cover(facts, results)
@@ -357,7 +363,7 @@ def _plan_scenes(world: DemoWorld) -> tuple[list[ItemFacts], list[SceneSpec]]:
         identifier = item_id(platform, acquired, available)
         baseline = processing_baseline(date)
         plan = plan_clouds(acquired, _cloud_fraction(world.weather, int(day), rng), rng)
-        tables = surface_tables(field_fractions(_conditions(world, state, k, int(day))))
+        tables = scene_surface(_conditions(world, state, k, int(day)))
         seed = (world.settings.seed, _STREAMS["scene_pixels"], k)
         specs.append(SceneSpec(k, identifier, baseline, tables, plan, seed))
         facts.append(ItemFacts(identifier, acquired, available, platform, baseline, 0.0))
@@ -376,15 +382,15 @@ def _cloud_fraction(weather: DailyWeather, day: int, rng: np.random.Generator) -
 
 
 def _conditions(world: DemoWorld, state: CropState, scene: int, day: int) -> FieldConditions:
-    damage = np.zeros(world.layout.n_fields, dtype=np.float32)
-    damage[: world.layout.n_parcels] = world.damage[day]
+    burnt = np.zeros(world.layout.n_fields, dtype=np.float32)
+    burnt[: world.layout.n_parcels] = world.burnt[day]
     recent_rain = float(world.weather.rain_mm[day - 2 : day + 1].mean(axis=1).sum())
     return FieldConditions(
         days_since_sowing=state.days_since_sowing[scene],
         days_since_harvest=state.days_since_harvest[scene],
         days_to_sowing=state.days_to_sowing[scene],
         vigour=world.vigour,
-        damage=damage,
+        burnt=burnt,
         three_crops=world.calendar.three_crops,
         flood=flood_level(world.first_day + dt.timedelta(days=day)),
         soil_wetness=float(np.clip(0.15 + 0.6 * recent_rain / 20.0, 0.0, 0.9)),

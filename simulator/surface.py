@@ -9,10 +9,15 @@ Rice fields follow their crop calendar [A]:
 
 * land preparation (the 10 days before sowing): flooded, 85 % water;
 * in crop: green canopy cover ``c = peak / (1 + exp(−(a − 30)/6))`` (a: days since sowing, half
-  cover at day 30), ``peak = clip(0.93 · vigour, 0.7, 0.99) · (1 − damage)``; the canopy yellows
-  from day 70 (senescent share up to 0.8 at day 100); under it, standing water (60 % at sowing,
-  35 % days 4–10 when drained for direct seeding, 75 % days 10–75, drained by day 85) over wet
-  soil that dries before harvest; pest damage also browns the canopy (+0.6 · damage);
+  cover at day 30), ``peak = clip(0.93 · vigour, 0.7, 0.99)``; the canopy yellows from day 70
+  (senescent share up to 0.8 at day 100); under it, standing water (60 % at sowing, 35 % days
+  4–10 when drained for direct seeding, 75 % days 10–75, drained by day 85) over wet soil that
+  dries before harvest;
+* pest damage: a share of the field (its burnt share, ``epidemic.burnt_share``) lies in burnt
+  patches, where the whole canopy is dead (senescent spectrum: red, B05 and SWIR up, NIR down,
+  so NDVI and the red-edge NDRE fall) and ``BURNT_LODGED`` = 30 % of it has collapsed onto the
+  water or soil below [A: hopperburnt plants dry out and lodge]. The patches have their own
+  spectrum per field; where they lie is drawn by the imagery (``imagery.py``);
 * after harvest: straw residue (35 %, decaying in ~12 days) and weeds (up to 10 %) on bare soil,
   wetter after rain;
 * in the flood season (Sep–Nov) fields outside full-dyke compartments that are not in crop go
@@ -25,7 +30,7 @@ is block-averaged to 10/20 m, so edge pixels are mixed.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -37,8 +42,10 @@ __all__ = [
     "STATIC_COVERS",
     "FieldConditions",
     "SurfaceTables",
+    "burnt_fractions",
     "field_fractions",
     "flood_level",
+    "scene_surface",
     "static_fractions",
     "surface_tables",
 ]
@@ -70,6 +77,8 @@ STATIC_COVERS: dict[str, dict[str, float]] = {
 
 _W, _WET, _DRY, _GREEN, _SEN, _TREE, _ROOF = range(len(ENDMEMBERS))
 TEXTURE_AMPLITUDE = 0.05
+BURNT_LODGED = 0.3
+"""Share of the dead canopy in a burnt patch that has collapsed, exposing the ground [A]."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,8 @@ class FieldConditions:
     days_since_harvest: npt.NDArray[np.int16]
     days_to_sowing: npt.NDArray[np.int16]
     vigour: npt.NDArray[np.float64]
-    damage: npt.NDArray[np.float32]
+    burnt: npt.NDArray[np.float32]
+    """Share 0–1 of each field's area in burnt patches (pest damage; 0 off registered parcels)."""
     three_crops: npt.NDArray[np.bool_]
     flood: float
     """Flood level of the day (0–0.95) for fields outside full dykes."""
@@ -90,10 +100,23 @@ class FieldConditions:
 
 @dataclass(frozen=True)
 class SurfaceTables:
-    """Per land-cover row: spectrum and its change per unit of texture (row, band)."""
+    """Per land-cover row: spectrum and its change per unit of texture (row, band), and the
+    burnt patches of the damaged fields."""
 
     reflectance: npt.NDArray[np.float32]
     texture_gradient: npt.NDArray[np.float32]
+    patch_rows: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    """Rows (fields in crop) that have burnt patches."""
+    patch_share: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    """Share 0–1 of each of those fields' area that is burnt."""
+    patch_reflectance: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, len(BANDS)), np.float32)
+    )
+    """(patch row, band) spectrum inside the burnt patches."""
+    patch_texture_gradient: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, len(BANDS)), np.float32)
+    )
+    """(patch row, band) texture gradient inside the burnt patches."""
 
 
 def flood_level(day: dt.date) -> float:
@@ -112,13 +135,26 @@ def field_fractions(conditions: FieldConditions) -> npt.NDArray[np.float64]:
     return np.where(in_crop[:, None], crop, fallow)
 
 
+def burnt_fractions(conditions: FieldConditions) -> npt.NDArray[np.float64]:
+    """(field, endmember) fractions inside burnt patches: the canopy dead, part of it lodged.
+
+    The ground keeps its composition (water, wet and dry soil) and takes the lodged share.
+    """
+    healthy = _crop_fractions(conditions)
+    canopy = healthy[:, _GREEN] + healthy[:, _SEN]
+    dead = canopy * (1.0 - BURNT_LODGED)
+    ground_scale = (1.0 - dead) / (1.0 - canopy)
+    fractions = healthy * ground_scale[:, None]
+    fractions[:, _GREEN] = 0.0
+    fractions[:, _SEN] = dead
+    return fractions
+
+
 def _crop_fractions(conditions: FieldConditions) -> npt.NDArray[np.float64]:
     age = np.maximum(conditions.days_since_sowing.astype(np.float64), 0.0)
-    damage = conditions.damage.astype(np.float64)
-    peak = np.clip(0.93 * conditions.vigour, 0.7, 0.99) * (1.0 - damage)
+    peak = np.clip(0.93 * conditions.vigour, 0.7, 0.99)
     cover = peak / (1.0 + np.exp(-(age - 30.0) / 6.0))
-    ripe = 0.8 * _smoothstep((age - 70.0) / 30.0)
-    brown = ripe + (1.0 - ripe) * 0.6 * damage
+    brown = 0.8 * _smoothstep((age - 70.0) / 30.0)
     water = np.interp(age, [0, 3.9, 4, 9.9, 10, 75, 85], [0.6, 0.6, 0.35, 0.35, 0.75, 0.75, 0.05])
     wet_share = np.interp(age, [0, 80, 100], [1.0, 1.0, 0.3])
     fractions = np.zeros((len(age), len(ENDMEMBERS)))
@@ -163,30 +199,65 @@ def static_fractions() -> npt.NDArray[np.float64]:
     return rows
 
 
-def surface_tables(field_rows: npt.NDArray[np.float64]) -> SurfaceTables:
+def scene_surface(conditions: FieldConditions) -> SurfaceTables:
+    """The surface tables of one scene day: every row, and the burnt patches of fields in crop."""
+    share = np.where(conditions.days_since_sowing >= 0, conditions.burnt, 0.0)
+    damaged = np.flatnonzero(share > 0)
+    return surface_tables(
+        field_fractions(conditions),
+        patch_rows=damaged,
+        patch_fractions=burnt_fractions(conditions)[damaged],
+        patch_share=share[damaged],
+    )
+
+
+def surface_tables(
+    field_rows: npt.NDArray[np.float64],
+    *,
+    patch_rows: npt.NDArray[np.integer] | None = None,
+    patch_fractions: npt.NDArray[np.float64] | None = None,
+    patch_share: npt.NDArray[np.floating] | None = None,
+) -> SurfaceTables:
     """Spectra of the field rows followed by the static covers, and their texture gradients.
 
     The texture moves ``TEXTURE_AMPLITUDE`` × (cover + 0.1) of a field from its ground to its
     canopy per unit of texture (canopy density varies within fields); static covers vary
-    between trees and bare soil.
+    between trees and bare soil. ``patch_fractions`` are the burnt-patch fractions of the
+    fields ``patch_rows``, of which a share ``patch_share`` is burnt (none by default).
     """
     rows = np.concatenate([field_rows, static_fractions()])
-    reflectance = rows @ ENDMEMBER_SPECTRA
+    reflectance, gradient = _spectra(rows)
+    n_fields = len(field_rows)
+    gradient[n_fields:] = ENDMEMBER_SPECTRA[_TREE] - ENDMEMBER_SPECTRA[_DRY]
+    gradient[n_fields] = 0.0  # canal water is uniform
+    tables = SurfaceTables(
+        reflectance=reflectance.astype(np.float32),
+        texture_gradient=(TEXTURE_AMPLITUDE * gradient).astype(np.float32),
+    )
+    if patch_rows is None or patch_fractions is None or patch_share is None:
+        return tables
+    patch_reflectance, patch_gradient = _spectra(patch_fractions)
+    return replace(
+        tables,
+        patch_rows=np.asarray(patch_rows, dtype=np.int32),
+        patch_share=np.asarray(patch_share, dtype=np.float32),
+        patch_reflectance=patch_reflectance.astype(np.float32),
+        patch_texture_gradient=(TEXTURE_AMPLITUDE * patch_gradient).astype(np.float32),
+    )
+
+
+def _spectra(
+    rows: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(row, band) reflectance of endmember fractions, and its ground → canopy texture gradient."""
     canopy = rows[:, [_GREEN, _SEN]].sum(axis=1)
-    ground = 1.0 - canopy
     canopy_spectrum = _normalised_mix(rows[:, [_GREEN, _SEN]], ENDMEMBER_SPECTRA[[_GREEN, _SEN]])
     ground_spectrum = _normalised_mix(
         rows[:, [_W, _WET, _DRY]], ENDMEMBER_SPECTRA[[_W, _WET, _DRY]]
     )
     gradient = (canopy + 0.1)[:, None] * (canopy_spectrum - ground_spectrum)
-    gradient = np.where((ground > 0)[:, None], gradient, 0.0)
-    n_fields = len(field_rows)
-    gradient[n_fields:] = ENDMEMBER_SPECTRA[_TREE] - ENDMEMBER_SPECTRA[_DRY]
-    gradient[n_fields] = 0.0  # canal water is uniform
-    return SurfaceTables(
-        reflectance=reflectance.astype(np.float32),
-        texture_gradient=(TEXTURE_AMPLITUDE * gradient).astype(np.float32),
-    )
+    gradient = np.where((canopy < 1.0)[:, None], gradient, 0.0)
+    return rows @ ENDMEMBER_SPECTRA, gradient
 
 
 def _normalised_mix(
