@@ -6,6 +6,8 @@ the implementation; the public names are re-exported here.
 
 from __future__ import annotations
 
+from pestcast.features.canopy_damage import DAMAGE_INDICES, canopy_damage_on, neighbour_pairs
+from pestcast.features.clear_observations import ClearObservations, clear_observations
 from pestcast.features.cloud_mask import (
     DEFAULT_SCL_MASK_CLASSES,
     NEVER_MASK_FOR_RICE,
@@ -14,6 +16,7 @@ from pestcast.features.cloud_mask import (
     validate_scl_mask_classes,
 )
 from pestcast.features.columns import require_columns
+from pestcast.features.crop_mask import CROP_GREEN_NDVI, in_crop_on
 from pestcast.features.indices import (
     INDEX_BANDS,
     INDEX_FUNCTIONS,
@@ -46,6 +49,11 @@ from pestcast.features.seasons import (
     sorted_seasons,
 )
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
+from pestcast.features.spatial_evidence import (
+    gaussian_kernel_matrix,
+    light_trap_features,
+    survey_field_features,
+)
 from pestcast.features.surveys import (
     SEVERITY_LEVELS,
     SURVEY_COLUMNS,
@@ -57,6 +65,7 @@ from pestcast.features.surveys import (
 from pestcast.features.timeseries import (
     KEY_COLUMNS,
     LOCAL_TIMEZONE,
+    MASK_COLUMNS,
     build_feature_table,
     feature_columns,
     imagery_features,
@@ -81,6 +90,8 @@ from pestcast.features.zonal import (
 __all__ = [
     "BLAST_RCT_KNOTS",
     "BOA_ADD_OFFSET_DN",
+    "CROP_GREEN_NDVI",
+    "DAMAGE_INDICES",
     "DEFAULT_FEATURE_SETTINGS",
     "DEFAULT_PARCEL_INDICES",
     "DEFAULT_SCL_MASK_CLASSES",
@@ -89,6 +100,7 @@ __all__ = [
     "INDEX_NAMES",
     "KEY_COLUMNS",
     "LOCAL_TIMEZONE",
+    "MASK_COLUMNS",
     "NEVER_MASK_FOR_RICE",
     "OFFSET_FROM_BASELINE",
     "QUANTIFICATION_VALUE",
@@ -98,26 +110,33 @@ __all__ = [
     "SURVEY_COLUMNS",
     "SURVEY_QUALITY_FEATURES",
     "WEATHER_COLUMNS",
+    "ClearObservations",
     "FeatureSettings",
     "blast_rct",
     "blast_wet_day",
     "boa_offset_dn",
     "build_feature_table",
+    "canopy_damage_on",
+    "clear_observations",
     "clear_sky_mask",
     "day_numbers",
     "degree_days",
     "dn_to_reflectance",
     "evi",
     "feature_columns",
+    "gaussian_kernel_matrix",
     "imagery_features",
+    "in_crop_on",
     "index_from_bands",
     "is_quality_column",
+    "light_trap_features",
     "lswi",
     "msavi",
     "ndre",
     "ndvi",
     "neighbour_asynchrony",
     "neighbour_matrix",
+    "neighbour_pairs",
     "parcel_index_stats",
     "parcel_pixel_labels",
     "require_columns",
@@ -127,6 +146,7 @@ __all__ = [
     "season_start",
     "severity_levels",
     "sorted_seasons",
+    "survey_field_features",
     "survey_history_features",
     "survey_labels",
     "validate_scl_mask_classes",

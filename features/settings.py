@@ -60,14 +60,76 @@ class FeatureSettings:
         "Weather over the last one and two weeks: the span of one blast latent period "
         "(5 days, EPIRICE) and of a brown planthopper egg and early nymph stage (5–7 + 7 days).",
     )
+    damage_trend_days: int = _setting(
+        30,
+        "A parcel's own trajectory is the straight line through its clear observations of the "
+        "30 days before its latest one (six 5-day revisits, so two or more survive most "
+        "cloudy spells): a rice canopy changes phase about monthly (tillering, booting, "
+        "heading, ripening), so over 30 days its index is close to linear and a drop below "
+        "the line is damage rather than growth.",
+    )
+    nbr_crop_age_tolerance_days: int = _setting(
+        10,
+        "Neighbours count as 'the same crop age' when their latest flooding signal is at most "
+        "10 days from the parcel's: a flooding date is only known to one revisit (5 days, "
+        "more under clouds), so two revisits is the closest ages can be told apart.",
+    )
+    nbr_contrast_min_parcels: int = _setting(
+        3,
+        "The neighbour median needs at least 3 same-age neighbours seen on the same day: a "
+        "median of 3 is the smallest that one damaged or mixed-pixel neighbour cannot move.",
+    )
+    survey_kernel_bandwidth_m: float = _setting(
+        250.0,
+        "Gaussian bandwidth of the survey infestation field. Infestations spread from field "
+        "to field (BPH nymphs and short-winged adults walk to the next field; most blast "
+        "spores land within tens of metres of their lesion), so nearer parcels weigh more; "
+        "two bandwidths reach the 500 m neighbour radius, the neighbourhood the other "
+        "survey features use. Weights stop at three bandwidths (1 %).",
+    )
+    survey_half_life_days: float = _setting(
+        7.0,
+        "A survey finding's weight in the field halves every 7 days: surveys come every "
+        "7 days (QCVN 01-166:2014), so the latest round counts twice the one before, and a "
+        "finding one BPH generation old (21–28 days) counts 1/8 to 1/16. Findings older "
+        "than survey_window_days are not used.",
+    )
+    light_trap_window_days: int = _setting(
+        7,
+        "Light-trap catches are averaged over the last 7 nights: a BPH flight wave lasts "
+        "about ±3 days around its peak, and a week evens out nights cut short by rain or "
+        "moonlight; the trend compares it with the 7 nights before.",
+    )
+    crop_duration_days: int = _setting(
+        120,
+        "A flooding signal older than this belongs to a crop already harvested: delta rice "
+        "varieties take 90–105 days from sowing to harvest, and land preparation floods the "
+        "field up to about two weeks before sowing.",
+    )
+    crop_establishment_days: int = _setting(
+        60,
+        "A crop turns green (NDVI ≥ 0.5) by maximum tillering, 40–50 days after sowing; a "
+        "field flooded this long ago that never turned green was not sown (e.g. flood-season "
+        "fallow after the water receded) or its crop failed.",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("neighbour_radius_m", "survey_window_days", "imagery_lookback_days"):
+        for name in _POSITIVE:
             if not getattr(self, name) > 0:
                 raise DataError(f"feature setting {name} must be > 0, got {getattr(self, name)}")
-        for name in ("min_clear_px", "recent_flooding_days"):
+        for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise DataError(f"feature setting {name} must be ≥ 1, got {getattr(self, name)}")
+        if self.nbr_crop_age_tolerance_days < 0:
+            raise DataError(
+                "feature setting nbr_crop_age_tolerance_days must be ≥ 0, got "
+                f"{self.nbr_crop_age_tolerance_days}"
+            )
+        if self.crop_establishment_days > self.crop_duration_days:
+            raise DataError(
+                "feature setting crop_establishment_days must be ≤ crop_duration_days, got "
+                f"{self.crop_establishment_days} > {self.crop_duration_days}"
+            )
         for name in ("ndvi_change_lags_days", "weather_windows_days"):
             values = tuple(getattr(self, name))
             if not values or min(values) < 1 or len(set(values)) != len(values):
@@ -81,5 +143,22 @@ class FeatureSettings:
             for item in fields(self)
         }
 
+
+_POSITIVE = (
+    "neighbour_radius_m",
+    "survey_window_days",
+    "imagery_lookback_days",
+    "survey_kernel_bandwidth_m",
+    "survey_half_life_days",
+)
+_AT_LEAST_ONE = (
+    "min_clear_px",
+    "recent_flooding_days",
+    "damage_trend_days",
+    "nbr_contrast_min_parcels",
+    "light_trap_window_days",
+    "crop_duration_days",
+    "crop_establishment_days",
+)
 
 DEFAULT_FEATURE_SETTINGS = FeatureSettings()

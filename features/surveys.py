@@ -44,9 +44,12 @@ from pestcast.features.columns import require_columns
 from pestcast.features.seasons import day_numbers
 
 __all__ = [
+    "INFESTED_LEVEL",
     "SEVERITY_LEVELS",
     "SURVEY_COLUMNS",
     "SURVEY_QUALITY_FEATURES",
+    "PestSurveys",
+    "pest_surveys",
     "severity_levels",
     "survey_history_features",
     "survey_labels",
@@ -58,6 +61,7 @@ SEVERITY_LEVELS = {"none": 0, "light": 1, "medium": 2, "heavy": 3}
 """Survey severity classes (QCVN 01-166:2014 light / medium / heavy) as levels 0–3."""
 
 INFESTED_LEVEL = SEVERITY_LEVELS["light"]
+"""A survey at this level or above found the parcel infested."""
 
 SURVEY_QUALITY_FEATURES = ("days_since_survey_", "history_surveys_")
 """Name prefixes of the survey columns that describe sampling, not the pest."""
@@ -67,7 +71,7 @@ FloatGrid = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class _Surveys:
+class PestSurveys:
     """One pest's surveys of known parcels, sorted so the last row is the latest survey."""
 
     parcel: npt.NDArray[np.intp]
@@ -114,7 +118,7 @@ def survey_history_features(
     days = day_numbers(forecast_dates)
     features: dict[str, FloatGrid] = {}
     for pest in pests:
-        records = _pest_surveys(surveys, parcel_ids, pest)
+        records = pest_surveys(surveys, parcel_ids, pest)
         last_level, days_since, surveyed, infested = _history_grids(
             records, days, len(parcel_ids), window_days
         )
@@ -133,7 +137,7 @@ def survey_history_features(
 
 
 def _regional_features(
-    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str, window_days: int
+    records: PestSurveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str, window_days: int
 ) -> dict[str, FloatGrid]:
     """Region-wide infested share of the recent window and its change: the wave's phase."""
     now, before = np.full(len(days), np.nan), np.full(len(days), np.nan)
@@ -152,7 +156,7 @@ def _regional_features(
 
 
 def _parcel_history(
-    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str
+    records: PestSurveys, days: npt.NDArray[np.int64], n_parcels: int, pest: str
 ) -> dict[str, FloatGrid]:
     """Each parcel's share of reported surveys at ≥ light, over its whole known history."""
     shape = (len(days), n_parcels)
@@ -188,7 +192,7 @@ def survey_labels(
     last_survey_day = int(day_numbers(surveys["survey_date"]).max()) if len(surveys) else -1
     labels: dict[str, FloatGrid] = {}
     for pest in pests:
-        records = _pest_surveys(surveys, parcel_ids, pest)
+        records = pest_surveys(surveys, parcel_ids, pest)
         for horizon in horizons:
             grid = np.full((len(days), n_parcels), np.nan)
             for row, day in enumerate(days):
@@ -201,7 +205,8 @@ def survey_labels(
     return labels
 
 
-def _pest_surveys(surveys: pd.DataFrame, parcel_ids: pd.Index, pest: str) -> _Surveys:
+def pest_surveys(surveys: pd.DataFrame, parcel_ids: pd.Index, pest: str) -> PestSurveys:
+    """One pest's surveys of the parcels in ``parcel_ids``, latest last (severity breaks ties)."""
     require_columns(surveys, SURVEY_COLUMNS, "survey table")
     rows = surveys.loc[surveys["pest"] == pest]
     parcel = parcel_ids.get_indexer(pd.Index(rows["parcel_id"].astype(str)))
@@ -210,7 +215,7 @@ def _pest_surveys(surveys: pd.DataFrame, parcel_ids: pd.Index, pest: str) -> _Su
     survey_day = day_numbers(rows["survey_date"])
     level = severity_levels(rows["severity"])
     order = np.lexsort((level, survey_day))
-    return _Surveys(
+    return PestSurveys(
         parcel=parcel[known][order].astype(np.intp),
         survey_day=survey_day[order],
         report_day=day_numbers(rows["report_date"])[order],
@@ -219,7 +224,7 @@ def _pest_surveys(surveys: pd.DataFrame, parcel_ids: pd.Index, pest: str) -> _Su
 
 
 def _history_grids(
-    records: _Surveys, days: npt.NDArray[np.int64], n_parcels: int, window_days: int
+    records: PestSurveys, days: npt.NDArray[np.int64], n_parcels: int, window_days: int
 ) -> tuple[FloatGrid, FloatGrid, FloatGrid, FloatGrid]:
     """Latest known level, days since it, and recently surveyed / infested flags (0/1)."""
     shape = (len(days), n_parcels)
@@ -239,7 +244,7 @@ def _history_grids(
 
 
 def _surveyed_and_infested(
-    records: _Surveys, selected: npt.NDArray[np.bool_], n_parcels: int
+    records: PestSurveys, selected: npt.NDArray[np.bool_], n_parcels: int
 ) -> tuple[FloatGrid, FloatGrid]:
     """Per parcel: any selected survey (0/1), and any selected survey at ≥ light (0/1)."""
     parcels = records.parcel[selected]

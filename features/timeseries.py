@@ -35,21 +35,42 @@ feature                            unit    meaning
                                            show a flooding signal in that time (NaN if none
                                            seen), R = ``recent_flooding_days`` [30]
 ``days_into_season``               days    ``t`` − start of the calendar rice season
+``<i>_vs_trend``, ``<i>_vs_nbr``   index   damage seen now, ``<i>`` in ndre, ndvi, evi: the
+                                           latest clear value minus the parcel's own recent
+                                           trend [``damage_trend_days`` 30], and minus the
+                                           median of its same-age neighbours seen the same day
+                                           [``nbr_crop_age_tolerance_days`` 10,
+                                           ``nbr_contrast_min_parcels`` 3]; see
+                                           :mod:`features.canopy_damage`
+``ndre_std_last``                  index   within-parcel NDRE spread of the latest clear
+``ndre_std_change``                        observation, and its change since the previous one
+``in_crop``                        1 / 0   the parcel carries a crop (unknown → 1): flooding
+                                           within ``crop_duration_days`` [120], not harvested,
+                                           established within ``crop_establishment_days``
+                                           [60], or green now; see :mod:`features.crop_mask`
+``survey_field_<p>``               0–1     survey findings around the parcel weighted by
+``survey_field_weight_<p>``        surveys distance [``survey_kernel_bandwidth_m`` 250 m] and
+                                           age [``survey_half_life_days`` 7], and the weight
+                                           they rest on; see :mod:`features.spatial_evidence`
+``trap_bph_log_<W>d``              log     ln(1 + BPH per trap-night) of the last W nights at
+``trap_bph_log_trend_<W>d``                the district's traps and its change, W =
+                                           ``light_trap_window_days`` [7]; NaN without traps
 weather and survey features        …       see :mod:`features.weather`, :mod:`features.surveys`
 =================================  ======  ======================================================
 
 Data-quality columns say how much to trust a row rather than what drives the pest:
-``days_since_clear_obs``, ``last_obs_valid_px``, ``nbr_count``, ``days_since_survey_<p>`` and
-``history_surveys_<p>``. They stay in the table (the risk map publishes them) but
-:func:`feature_columns` leaves them out of the model inputs unless asked: their link to the pest
-runs through cloud seasons and survey sampling design, which change from one office to the next.
+``days_since_clear_obs``, ``last_obs_valid_px``, ``nbr_count``, ``days_since_survey_<p>``,
+``history_surveys_<p>`` and ``survey_field_weight_<p>``. They stay in the table (the risk map
+publishes them) but :func:`feature_columns` leaves them out of the model inputs unless asked:
+their link to the pest runs through cloud seasons and survey sampling design, which change from
+one office to the next. ``in_crop`` (:data:`MASK_COLUMNS`) is a quality column that is never a
+model input: it says which rows describe a crop at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -58,10 +79,28 @@ from scipy.sparse import csr_array
 from scipy.spatial import cKDTree
 
 from pestcast.core.errors import DataError, ParcelError
+from pestcast.features.canopy_damage import NeighbourPairs, canopy_damage_on, neighbour_pairs
+from pestcast.features.clear_observations import (
+    FLOODING_LSWI_MARGIN,
+    FLOODING_MAX_NDVI,
+    OBSERVATION_COLUMNS,
+    ClearObservations,
+    clear_observations,
+    latest_flooding_day,
+    latest_rows,
+    take,
+)
 from pestcast.features.columns import require_columns
+from pestcast.features.crop_mask import in_crop_on
 from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
 from pestcast.features.seasons import day_numbers, rice_season, season_start
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
+from pestcast.features.spatial_evidence import (
+    SPATIAL_QUALITY_FEATURES,
+    gaussian_kernel_matrix,
+    light_trap_features,
+    survey_field_features,
+)
 from pestcast.features.surveys import (
     SURVEY_QUALITY_FEATURES,
     FloatGrid,
@@ -71,8 +110,12 @@ from pestcast.features.surveys import (
 from pestcast.features.weather import weather_features
 
 __all__ = [
+    "FLOODING_LSWI_MARGIN",
+    "FLOODING_MAX_NDVI",
     "KEY_COLUMNS",
     "LOCAL_TIMEZONE",
+    "MASK_COLUMNS",
+    "OBSERVATION_COLUMNS",
     "build_feature_table",
     "feature_columns",
     "imagery_features",
@@ -85,18 +128,10 @@ LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
 KEY_COLUMNS = ("parcel_id", "commune", "forecast_date", "season")
 PARCEL_COLUMNS = ("parcel_id", "commune", "x", "y")
 _INDICES = DEFAULT_PARCEL_INDICES
-OBSERVATION_COLUMNS = (
-    "parcel_id",
-    "acquired_utc",
-    "available_utc",
-    "n_valid_px",
-    *(f"{name}_mean" for name in _INDICES),
-)
-FLOODING_LSWI_MARGIN = 0.05
-"""Xiao et al. (2005): a pixel is flooded when LSWI + 0.05 ≥ EVI or NDVI."""
-FLOODING_MAX_NDVI = 0.3
 QUALITY_FEATURES = ("days_since_clear_obs", "last_obs_valid_px", "nbr_count")
 """Imagery and neighbourhood data-quality columns (survey ones: SURVEY_QUALITY_FEATURES)."""
+MASK_COLUMNS = ("in_crop",)
+"""Quality columns that are never model inputs: they say which rows to read, not why."""
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
@@ -120,16 +155,21 @@ def weekly_forecast_dates(
 
 def is_quality_column(name: str) -> bool:
     """Whether ``name`` is a data-quality column (see the module docstring)."""
-    return name in QUALITY_FEATURES or name.startswith(SURVEY_QUALITY_FEATURES)
+    return (
+        name in QUALITY_FEATURES
+        or name in MASK_COLUMNS
+        or name.startswith(SURVEY_QUALITY_FEATURES + SPATIAL_QUALITY_FEATURES)
+    )
 
 
 def feature_columns(table: pd.DataFrame, *, include_quality: bool = False) -> list[str]:
-    """Model inputs of a feature table: numeric columns that are neither keys nor labels,
-    and not data-quality columns unless ``include_quality``."""
+    """Model inputs of a feature table: numeric columns that are neither keys, labels nor
+    :data:`MASK_COLUMNS`, and not data-quality columns unless ``include_quality``."""
     return [
         str(column)
         for column in table.columns
         if column not in KEY_COLUMNS
+        and column not in MASK_COLUMNS
         and not str(column).startswith("label_")
         and (include_quality or not is_quality_column(str(column)))
         and pd.api.types.is_numeric_dtype(table[column])
@@ -147,14 +187,18 @@ def build_feature_table(
     horizons: Sequence[int] = (7, 14),
     settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
     timezone: str = LOCAL_TIMEZONE,
+    light_traps: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per forecast date × parcel (dates ascending, parcels in input order).
 
     ``observations`` follow the observation contract (DESIGN.md), ``parcels`` has ``parcel_id``,
-    ``commune`` and centroid ``x``/``y`` in metres of a projected CRS, ``weather`` and
-    ``surveys`` follow the weather and survey table contracts (DESIGN.md). Columns:
-    :data:`KEY_COLUMNS`, the features of this module's table and ``label_<pest>_h<h>``. Rows of
-    other tables whose parcel is not in ``parcels`` are ignored: the parcel table defines the rows.
+    ``commune`` and centroid ``x``/``y`` in metres of a projected CRS (and optionally
+    ``district``, for the light traps), ``weather`` and ``surveys`` follow the weather and survey
+    table contracts (DESIGN.md), ``light_traps`` the light-trap contract
+    (``features.sowing.LIGHT_TRAP_COLUMNS``; None: the trap columns are NaN). Columns:
+    :data:`KEY_COLUMNS`, the features of this module's table, ``in_crop`` and
+    ``label_<pest>_h<h>``. Rows of other tables whose parcel is not in ``parcels`` are ignored:
+    the parcel table defines the rows.
     """
     _check_options(pests, horizons)
     parcel_table = _checked_parcels(parcels)
@@ -169,6 +213,7 @@ def build_feature_table(
         forecast_dates=dates,
         settings=settings,
         timezone=timezone,
+        neighbours=neighbours,
     )
     grids |= neighbour_asynchrony(
         grids["days_since_flooding"],
@@ -187,13 +232,47 @@ def build_feature_table(
         pests=pests,
         window_days=settings.survey_window_days,
     )
+    evidence = _spatial_evidence(
+        surveys, light_traps, parcel_table, dates, pests=pests, settings=settings
+    )
     labels = survey_labels(
         surveys, parcel_ids=parcel_ids, forecast_dates=dates, pests=pests, horizons=horizons
     )
     weather_rows = _weather_rows(
         weather, dates, communes, commune_codes, windows=settings.weather_windows_days
     )
-    return _assemble(parcel_table, dates, [grids, weather_rows, history, labels])
+    return _assemble(parcel_table, dates, [grids, weather_rows, history, evidence, labels])
+
+
+def _spatial_evidence(
+    surveys: pd.DataFrame,
+    light_traps: pd.DataFrame | None,
+    parcels: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    *,
+    pests: Sequence[str],
+    settings: FeatureSettings,
+) -> dict[str, FloatGrid]:
+    """Survey infestation fields and light-trap catches (:mod:`features.spatial_evidence`)."""
+    kernel = gaussian_kernel_matrix(
+        parcels["x"], parcels["y"], bandwidth_m=settings.survey_kernel_bandwidth_m
+    )
+    fields = survey_field_features(
+        surveys,
+        parcel_ids=pd.Index(parcels["parcel_id"]),
+        kernel=kernel,
+        forecast_dates=dates,
+        pests=pests,
+        window_days=settings.survey_window_days,
+        half_life_days=settings.survey_half_life_days,
+    )
+    districts = parcels["district"] if "district" in parcels else np.full(len(parcels), None)
+    return fields | light_trap_features(
+        light_traps,
+        parcel_districts=districts,
+        forecast_dates=dates,
+        window_days=settings.light_trap_window_days,
+    )
 
 
 def _check_options(pests: Sequence[str], horizons: Sequence[int]) -> None:
@@ -203,7 +282,8 @@ def _check_options(pests: Sequence[str], horizons: Sequence[int]) -> None:
 
 def _checked_parcels(parcels: pd.DataFrame) -> pd.DataFrame:
     require_columns(parcels, PARCEL_COLUMNS, "parcel table")
-    table = parcels.loc[:, list(PARCEL_COLUMNS)].reset_index(drop=True)
+    optional = [column for column in ("district",) if column in parcels]
+    table = parcels.loc[:, [*PARCEL_COLUMNS, *optional]].reset_index(drop=True)
     if table["commune"].isna().any():
         first = table.loc[table["commune"].isna(), "parcel_id"].iloc[0]
         raise ParcelError(f"parcel {first} has no commune; every parcel needs one for weather")
@@ -235,31 +315,6 @@ def _checked_forecast_dates(
 # --- imagery ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _ClearObservations:
-    """Clear parcel observations as aligned arrays, sorted by acquisition day, then pixels."""
-
-    parcel: npt.NDArray[np.intp]
-    acquired: npt.NDArray[np.int64]
-    """Local acquisition day (day number)."""
-    known: npt.NDArray[np.int64]
-    """Local day the scene became available (day number)."""
-    n_valid_px: npt.NDArray[np.float64]
-    ndvi: npt.NDArray[np.float64]
-    evi: npt.NDArray[np.float64]
-    ndre: npt.NDArray[np.float64]
-    lswi: npt.NDArray[np.float64]
-    flooded: npt.NDArray[np.bool_]
-
-    def acquired_between(self, first_day: int, last_day: int) -> _ClearObservations:
-        """The observations acquired from ``first_day`` to ``last_day`` (both included)."""
-        start = int(np.searchsorted(self.acquired, first_day, side="left"))
-        stop = int(np.searchsorted(self.acquired, last_day, side="right"))
-        return _ClearObservations(
-            **{field.name: getattr(self, field.name)[start:stop] for field in fields(self)}
-        )
-
-
 def imagery_features(
     observations: pd.DataFrame,
     *,
@@ -267,92 +322,50 @@ def imagery_features(
     forecast_dates: pd.DatetimeIndex,
     settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
     timezone: str = LOCAL_TIMEZONE,
+    neighbours: csr_array | None = None,
 ) -> dict[str, FloatGrid]:
-    """Imagery features of the module table, each of shape (forecast dates, parcels).
+    """Imagery features of the module table and ``in_crop``, each (forecast dates, parcels).
 
     ``timezone`` turns acquisition and availability times into the local calendar days that
-    forecast dates are.
+    forecast dates are; ``neighbours`` (:func:`neighbour_matrix`) gives the parcels compared
+    in ``<index>_vs_nbr`` (None: no neighbours, those columns are NaN).
     """
-    clear = _clear_observations(observations, parcel_ids, settings.min_clear_px, timezone)
-    per_day = [
-        _imagery_on(clear, int(day), len(parcel_ids), settings)
-        for day in day_numbers(forecast_dates)
-    ]
+    clear = clear_observations(observations, parcel_ids, settings.min_clear_px, timezone)
+    if neighbours is None:
+        neighbours = csr_array((len(parcel_ids), len(parcel_ids)), dtype=np.float64)
+    pairs = neighbour_pairs(neighbours)
+    per_day = [_imagery_on(clear, int(day), pairs, settings) for day in day_numbers(forecast_dates)]
     return {name: np.stack([values[name] for values in per_day]) for name in per_day[0]}
 
 
-def _clear_observations(
-    observations: pd.DataFrame, parcel_ids: pd.Index, min_clear_px: int, timezone: str
-) -> _ClearObservations:
-    require_columns(observations, OBSERVATION_COLUMNS, "observation table")
-    parcel = parcel_ids.get_indexer(pd.Index(observations["parcel_id"].astype(str)))
-    keep = (
-        (parcel >= 0)
-        & (observations["n_valid_px"].to_numpy(np.float64) >= min_clear_px)
-        & np.isfinite(observations["ndvi_mean"].to_numpy(np.float64))
-    )
-    rows = observations.loc[keep]
-    acquired, known = _local_days(rows, timezone)
-    values = {name: rows[f"{name}_mean"].to_numpy(np.float64) for name in _INDICES}
-    n_valid_px = rows["n_valid_px"].to_numpy(np.float64)
-    order = np.lexsort((n_valid_px, acquired))
-    water = values["lswi"] + FLOODING_LSWI_MARGIN >= np.fmin(values["evi"], values["ndvi"])
-    return _ClearObservations(
-        parcel=parcel[keep][order].astype(np.intp),
-        acquired=acquired[order],
-        known=known[order],
-        n_valid_px=n_valid_px[order],
-        flooded=(water & (values["ndvi"] < FLOODING_MAX_NDVI))[order],
-        **{name: array[order] for name, array in values.items()},
-    )
-
-
-def _local_days(
-    rows: pd.DataFrame, timezone: str
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Local acquisition and availability days; naive timestamps are taken as UTC."""
-    acquired = pd.to_datetime(rows["acquired_utc"], utc=True)
-    available = pd.to_datetime(rows["available_utc"], utc=True)
-    early = (available < acquired).to_numpy()
-    if early.any():
-        scene = rows["scene_id"].iloc[int(np.argmax(early))] if "scene_id" in rows else "?"
-        raise DataError(
-            f"{int(early.sum())} observations (e.g. scene {scene}) became available before they "
-            "were acquired; check available_utc (the STAC item's `created`)"
-        )
-    acquired_day, available_day = (
-        day_numbers(times.dt.tz_convert(timezone).dt.tz_localize(None))
-        for times in (acquired, available)
-    )
-    return acquired_day, available_day
-
-
 def _imagery_on(
-    clear: _ClearObservations, day: int, n_parcels: int, settings: FeatureSettings
+    clear: ClearObservations, day: int, pairs: NeighbourPairs, settings: FeatureSettings
 ) -> dict[str, FloatGrid]:
     """Imagery features of every parcel on one forecast day (one vector per feature)."""
+    n_parcels = pairs.n_parcels
     window = clear.acquired_between(day - settings.imagery_lookback_days, day)
     known = window.known <= day
-    latest = _latest_rows(window.parcel, known, n_parcels)
-    features = {f"{name}_last": _take(getattr(window, name), latest) for name in _INDICES}
-    features["days_since_clear_obs"] = day - _take(window.acquired, latest)
-    features["last_obs_valid_px"] = _take(window.n_valid_px, latest)
+    latest = latest_rows(window.parcel, known, n_parcels)
+    features = {f"{name}_last": take(getattr(window, name), latest) for name in _INDICES}
+    features["days_since_clear_obs"] = day - take(window.acquired, latest)
+    features["last_obs_valid_px"] = take(window.n_valid_px, latest)
     for lag in settings.ndvi_change_lags_days:
         earlier = known & (window.acquired <= day - lag) & (window.acquired >= day - 2 * lag)
-        reference = _latest_rows(window.parcel, earlier, n_parcels)
+        reference = latest_rows(window.parcel, earlier, n_parcels)
         reference[reference == latest] = -1  # an observation cannot change against itself
-        features[f"ndvi_change_{lag}d"] = features["ndvi_last"] - _take(window.ndvi, reference)
+        features[f"ndvi_change_{lag}d"] = features["ndvi_last"] - take(window.ndvi, reference)
     features |= _crop_stage(window, known, day, n_parcels)
     features["ndvi_drop_from_crop_max"] = features["ndvi_max_crop"] - features["ndvi_last"]
+    features |= canopy_damage_on(window, day, pairs, settings)
+    features["in_crop"] = in_crop_on(window, day, n_parcels, settings)
     return features
 
 
 def _crop_stage(
-    window: _ClearObservations, known: npt.NDArray[np.bool_], day: int, n_parcels: int
+    window: ClearObservations, known: npt.NDArray[np.bool_], day: int, n_parcels: int
 ) -> dict[str, FloatGrid]:
     """Days since the latest flooding signal, and the NDVI maximum since then."""
-    flooding = _latest_rows(window.parcel, known & window.flooded, n_parcels)
-    flooding_day = _take(window.acquired, flooding)
+    flooding_day = latest_flooding_day(window, known, n_parcels)
     in_crop = known & (window.acquired >= flooding_day[window.parcel])
     highest = np.full(n_parcels, -np.inf)
     np.maximum.at(highest, window.parcel[in_crop], window.ndvi[in_crop])
@@ -360,23 +373,6 @@ def _crop_stage(
         "days_since_flooding": day - flooding_day,
         "ndvi_max_crop": np.where(np.isneginf(highest), np.nan, highest),
     }
-
-
-def _latest_rows(
-    parcel: npt.NDArray[np.intp], selected: npt.NDArray[np.bool_], n_parcels: int
-) -> npt.NDArray[np.intp]:
-    """Per parcel, the last selected row (rows are in time order); −1 where none."""
-    latest = np.full(n_parcels, -1, dtype=np.intp)
-    np.maximum.at(latest, parcel[selected], np.flatnonzero(selected))
-    return latest
-
-
-def _take(values: npt.NDArray[np.generic], rows: npt.NDArray[np.intp]) -> FloatGrid:
-    """``values[rows]`` as floats, NaN where ``rows`` is −1."""
-    taken = np.full(rows.shape, np.nan)
-    found = rows >= 0
-    taken[found] = values[rows[found]]
-    return taken
 
 
 # --- neighbours and calendar -----------------------------------------------------------------

@@ -13,7 +13,6 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from affine import Affine
-from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from pestcast.core.errors import DataError, ParcelError
@@ -83,6 +82,8 @@ def _burn(
     shape: tuple[int, int],
 ) -> npt.NDArray[np.int32]:
     """Rasterize ``polygons`` with the pixel-centre rule; empty polygons burn nothing."""
+    from rasterio.features import rasterize  # here: configs load without rasterio
+
     keep = ~shapely.is_empty(polygons)
     if not keep.any():
         return np.zeros(shape, dtype=np.int32)

@@ -3,6 +3,10 @@
 ``simulate`` and ``demo`` are the only commands that know the simulator: ``demo`` writes the
 simulated region, then runs the ordinary stages on a config that points at its files like any
 real source.
+
+``pestcast --help``, ``--version`` and a config error answer in a fraction of a second: Prefect,
+LightGBM and the geospatial stack are imported inside the commands that use them, never at the
+top of this module (``tests/flows/test_cli_startup.py`` keeps it so).
 """
 
 from __future__ import annotations
@@ -18,16 +22,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from pestcast.core.atomic import remove_stale_temporaries
 from pestcast.core.errors import ConfigError, PestcastError
-from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, PestcastWarning, load_config
+from pestcast.flows.default_paths import DEFAULT_CONFIG
+from pestcast.flows.openmp import apply_openmp_defaults
 from pestcast.flows.ownership import claim_folder, region_lock
-from pestcast.flows.prefect_env import apply_prefect_defaults, route_prefect_logs
+from pestcast.flows.prefect_env import (
+    apply_prefect_defaults,
+    route_prefect_logs,
+    use_running_prefect_server,
+)
 from pestcast.flows.summary import render_summary
+
+if TYPE_CHECKING:
+    from typer._click import Context  # Typer 0.29 vendors click: its commands use this Context
+
+    from pestcast.flows.config import PestcastConfig
 
 __all__ = ["app"]
 
@@ -53,7 +68,55 @@ class _Session:
 
 _SESSION = _Session()
 
+
+def _zonal_command() -> Callable[..., None]:
+    from pestcast.flows.zonal_command import zonal
+
+    return zonal
+
+
+LAZY_COMMANDS: dict[str, tuple[Callable[[], Callable[..., None]], str]] = {
+    "zonal": (
+        _zonal_command,
+        "Per-parcel statistics of every band of a raster (one row per parcel) to Parquet.",
+    ),
+}
+"""Commands kept in other modules: name → (loader of the command function, the first line of
+its docstring). Their modules load only when the command runs or shows its own help."""
+
+
+class _LazyCommand(TyperCommand):
+    """Stands for a command of :data:`LAZY_COMMANDS` in ``pestcast --help``; hands over to the
+    real command, built by Typer, once it is invoked."""
+
+    def __init__(self, name: str, load: Callable[[], Callable[..., None]], summary: str) -> None:
+        super().__init__(name, help=summary, short_help=summary)
+        self.load = load
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: Context | None = None,
+        **extra: Any,
+    ) -> Context:
+        single = typer.Typer(add_completion=False)
+        single.command(self.name)(self.load())
+        real = typer.main.get_command(single)
+        return real.make_context(info_name, args, parent=parent, **extra)
+
+
+class _Commands(TyperGroup):
+    """The commands of this module, then those of :data:`LAZY_COMMANDS`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, (load, summary) in LAZY_COMMANDS.items():
+            self.add_command(_LazyCommand(name, load, summary))
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys.",
     no_args_is_help=True,
     add_completion=False,
@@ -105,6 +168,7 @@ def main(
     ] = False,
 ) -> None:
     """Per-parcel rice pest risk forecasts from Sentinel-2, weather and surveys."""
+    apply_openmp_defaults()  # before any command imports LightGBM
     _SESSION.start(verbose=verbose)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
@@ -127,6 +191,8 @@ def _fail(command: str, error: PestcastError) -> typer.Exit:
 
 def _load(config_path: Path) -> PestcastConfig:
     """:func:`load_config`, printing each of its :class:`PestcastWarning` once, in yellow."""
+    from pestcast.flows.config import PestcastWarning, load_config
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PestcastWarning)
         config = load_config(config_path)
@@ -167,8 +233,10 @@ def _run(
 
 
 def _flow(stage: str, config: PestcastConfig) -> Callable[..., dict[str, Any]]:
-    """The flow of ``stage``, with Prefect's logs going to the log file of ``config``."""
+    """The flow of ``stage``, reporting to a running Prefect server if there is one (else to a
+    temporary one), with Prefect's logs going to the log file of ``config``."""
     apply_prefect_defaults()
+    use_running_prefect_server()
     from pestcast.flows import pipeline
 
     log_file = config.paths.work_dir / LOG_FILE
@@ -484,10 +552,6 @@ def forecast(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Score the newest forecast date and publish the GeoJSON risk map."""
     _run("forecast", config)
 
-
-from pestcast.flows.zonal_command import zonal  # noqa: E402  (registered here, before __main__)
-
-app.command("zonal")(zonal)
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from pestcast.core.errors import ConfigError, DataError, ModelError
 from pestcast.features.cloud_mask import (
@@ -24,7 +32,15 @@ from pestcast.features.cloud_mask import (
     validate_scl_mask_classes,
 )
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
-from pestcast.flows.raster_read import check_projected_crs
+from pestcast.flows.crs import check_projected_crs
+from pestcast.flows.default_paths import DEFAULT_CONFIG
+from pestcast.flows.providers import (
+    DEFAULT_CONCURRENT_READS,
+    AssetAccess,
+    AssetSigning,
+    BoaOffsetRule,
+    apply_stac_profile,
+)
 from pestcast.models import (
     DEFAULT_RISK_CLASS_RULE,
     SCORES,
@@ -46,8 +62,6 @@ __all__ = [
     "check_config_paths",
     "load_config",
 ]
-
-DEFAULT_CONFIG = Path("config/demo.yaml")
 
 CLOUD_CLASSES = frozenset({8, 9})
 CANOPY_CLASSES = frozenset({4, 5})
@@ -93,17 +107,39 @@ class RegionConfig(_Strict):
 
 
 class StacSourceConfig(_Strict):
+    profile: str | None = None
+    """Provider profile that fills in the keys not given here: a name in
+    ``config/stac_profiles/`` (``earth-search-c1``, ``earth-search-l2a``,
+    ``planetary-computer``) or the path of a profile YAML file (see ``flows.providers``)."""
     url: str
     """STAC API URL (http/https) or path/URL of a static catalog.json."""
     collection: str = "sentinel-2-l2a"
     asset_keys: dict[str, str]
     """Logical band name → the source's asset key (Planetary Computer B02…, Earth Search blue…)."""
+    boa_offset: BoaOffsetRule = "earthsearch-flag"
+    """How the BOA offset is decided per item: ``baseline`` (raw DN: Planetary Computer, Earth
+    Search ``sentinel-2-c1-l2a``) or ``earthsearch-flag`` (Earth Search ``sentinel-2-l2a``:
+    ``earthsearch:boa_offset_applied: true`` first, else the baseline)."""
+    signing: AssetSigning = AssetSigning()
+    """Signing of asset hrefs before each read: ``{method: planetary-computer}`` for Planetary
+    Computer (SAS tokens per collection, renewed before they expire)."""
+    max_concurrent_reads: Annotated[int, Field(ge=1, le=32)] = DEFAULT_CONCURRENT_READS
+    """Assets (bands) of one scene read at once; 1 reads them one after another."""
     max_cloud_cover: Annotated[float, Field(ge=0, le=100)] | None = None
     default_processing_baseline: Annotated[str, Field(pattern=r"^\d{2}\.\d{2}$")] | None = None
     """Only for sources whose items lack ``s2:processing_baseline`` (e.g. ``"05.10"``)."""
     allow_hrefs_outside_catalog: bool = False
     """Let a local static catalog's items point at files outside its folder (off: a catalog
     cannot make pestcast open arbitrary local files). Remote APIs may only give http(s)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_profile(cls, raw: Any) -> Any:
+        return apply_stac_profile(raw, allowed_keys=set(cls.model_fields) - {"profile"})
+
+    def access(self) -> AssetAccess:
+        """How scenes of this source are read (signing, concurrency)."""
+        return AssetAccess(signing=self.signing, max_concurrent_reads=self.max_concurrent_reads)
 
     @field_validator("asset_keys")
     @classmethod
@@ -123,6 +159,83 @@ class TableSourceConfig(_Strict):
     layer: str | None = None
 
 
+WeatherProviderName = Literal["open-meteo", "nasa-power"]
+"""Weather APIs pestcast can download daily weather from (see ``flows.weather_sources``)."""
+
+
+class WeatherApiSourceConfig(_Strict):
+    """Daily weather downloaded from a weather API per commune and kept in a local cache.
+
+    Written ``{provider: open-meteo, cache: data/weather_cache.parquet}``; the pipeline reads the
+    cache like a weather file, after downloading only the days it lacks.
+    """
+
+    provider: WeatherProviderName
+    cache: Path
+    """Parquet file holding every day downloaded so far (created if missing); a rerun that
+    needs no new day makes no request."""
+    stations: Path | None = None
+    """Optional CSV/Parquet of the points to ask for: ``commune``, ``latitude``, ``longitude``
+    (WGS84 degrees), optional ``station_id``. Without it: each commune's parcel centroid."""
+    base_url: str | None = None
+    """Replaces the provider's endpoint URL (a mirror, a paid host, a test server)."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    """Seconds to wait for one answer."""
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 4
+    """Retries of a request answered 429 or 5xx (or cut off), with exponential backoff."""
+    retry_backoff_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    """First backoff in seconds; doubled on each retry (a Retry-After header wins)."""
+
+    @property
+    def path(self) -> Path:
+        """The weather table the pipeline reads: the cache."""
+        return self.cache
+
+    @field_validator("cache")
+    @classmethod
+    def _parquet_cache(cls, cache: Path) -> Path:
+        if cache.suffix.lower() != ".parquet":
+            raise ValueError(f"the cache must be a .parquet file, got {str(cache)!r}")
+        return cache
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        parts = urlparse(url) if url is not None else None
+        if parts is not None and (parts.scheme not in {"http", "https"} or not parts.netloc):
+            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        return url
+
+
+def _weather_source_kind(value: Any) -> type[TableSourceConfig | WeatherApiSourceConfig] | None:
+    """The config class the mapping ``value`` is written for; None for a config object."""
+    if isinstance(value, TableSourceConfig | WeatherApiSourceConfig):
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"must be a mapping, {{path: FILE}} or {{provider: NAME, cache: FILE.parquet}}; "
+            f"got {value!r}"
+        )
+    if "provider" in value:
+        return WeatherApiSourceConfig
+    if "path" in value:
+        return TableSourceConfig
+    raise ValueError(
+        "give either path: FILE (a local weather table, CSV or Parquet) or provider: "
+        "open-meteo | nasa-power with cache: FILE.parquet"
+    )
+
+
+def _unknown_weather_keys(kind: type[BaseModel], unknown: list[str]) -> str:
+    allowed = f"allowed: {', '.join(sorted(kind.model_fields))}"
+    if kind is WeatherApiSourceConfig:
+        hint = "; a provider takes cache:, not path:" if "path" in unknown else ""
+        return f"unknown key(s) {', '.join(unknown)} for a weather provider ({allowed}){hint}"
+    api_keys = sorted(set(unknown) & set(WeatherApiSourceConfig.model_fields))
+    hint = f"; {', '.join(api_keys)}: only with provider: NAME" if api_keys else ""
+    return f"unknown key(s) {', '.join(unknown)} for a weather file ({allowed}){hint}"
+
+
 class LightTrapSourceConfig(_Strict):
     path: Path
     """Daily BPH light-trap counts: ``station_id``, ``district``, ``date``, ``bph_count``."""
@@ -133,12 +246,26 @@ class LightTrapSourceConfig(_Strict):
 class SourcesConfig(_Strict):
     stac: StacSourceConfig
     parcels: TableSourceConfig
-    weather: TableSourceConfig
+    weather: TableSourceConfig | WeatherApiSourceConfig
+    """A local weather table (``{path: …}``) or a weather API with a local cache
+    (``{provider: …, cache: …}``); either way ``weather.path`` is the table the pipeline reads."""
     surveys: TableSourceConfig
     feedback: TableSourceConfig | None = None
     """Store of officers' field checks (``pestcast feedback``), read with the surveys."""
     light_traps: LightTrapSourceConfig | None = None
     """Light-trap counts for the escape sowing windows (``pestcast sowing-windows``)."""
+
+    @field_validator("weather", mode="wrap")
+    @classmethod
+    def _one_weather_kind(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Validate against the one kind the mapping is written for, so errors name its keys."""
+        kind = _weather_source_kind(value)
+        if kind is None:
+            return handler(value)
+        unknown = sorted(set(value) - set(kind.model_fields))
+        if unknown:
+            raise ValueError(_unknown_weather_keys(kind, unknown))
+        return kind.model_validate(value)
 
 
 class ImageryConfig(_Strict):
@@ -186,6 +313,14 @@ class FeatureConfig(_Strict):
     ndvi_change_lags_days: tuple[int, ...] = DEFAULT_FEATURE_SETTINGS.ndvi_change_lags_days
     recent_flooding_days: int = DEFAULT_FEATURE_SETTINGS.recent_flooding_days
     weather_windows_days: tuple[int, ...] = DEFAULT_FEATURE_SETTINGS.weather_windows_days
+    damage_trend_days: int = DEFAULT_FEATURE_SETTINGS.damage_trend_days
+    nbr_crop_age_tolerance_days: int = DEFAULT_FEATURE_SETTINGS.nbr_crop_age_tolerance_days
+    nbr_contrast_min_parcels: int = DEFAULT_FEATURE_SETTINGS.nbr_contrast_min_parcels
+    survey_kernel_bandwidth_m: float = DEFAULT_FEATURE_SETTINGS.survey_kernel_bandwidth_m
+    survey_half_life_days: float = DEFAULT_FEATURE_SETTINGS.survey_half_life_days
+    light_trap_window_days: int = DEFAULT_FEATURE_SETTINGS.light_trap_window_days
+    crop_duration_days: int = DEFAULT_FEATURE_SETTINGS.crop_duration_days
+    crop_establishment_days: int = DEFAULT_FEATURE_SETTINGS.crop_establishment_days
 
     @model_validator(mode="after")
     def _valid_settings(self) -> FeatureConfig:
@@ -505,7 +640,7 @@ def _path_problems(config: PestcastConfig) -> list[tuple[str, str | None]]:
     sources = config.sources
     checks = [
         ("sources.parcels.path", _source_problem(sources.parcels.path)),
-        ("sources.weather.path", _source_problem(sources.weather.path)),
+        *_weather_path_problems(sources.weather),
         ("sources.surveys.path", _source_problem(sources.surveys.path)),
         ("paths.work_dir", _folder_problem(config.paths.work_dir)),
         ("paths.output_dir", _folder_problem(config.paths.output_dir)),
@@ -521,6 +656,18 @@ def _path_problems(config: PestcastConfig) -> list[tuple[str, str | None]]:
             checks.append(("sources.light_traps.stations", _source_problem(stations)))
     if sources.feedback is not None:
         checks.append(("sources.feedback.path", _store_problem(sources.feedback.path)))
+    return checks
+
+
+def _weather_path_problems(
+    weather: TableSourceConfig | WeatherApiSourceConfig,
+) -> list[tuple[str, str | None]]:
+    """A weather file must exist; a provider's cache is created, its station table must exist."""
+    if isinstance(weather, TableSourceConfig):
+        return [("sources.weather.path", _source_problem(weather.path))]
+    checks = [("sources.weather.cache", _store_problem(weather.cache))]
+    if weather.stations is not None:
+        checks.append(("sources.weather.stations", _source_problem(weather.stations)))
     return checks
 
 

@@ -6,32 +6,45 @@ explicitly. Nearest keeps SCL classes and DN 0 (nodata) exact and puts 20 m band
 by repeating pixels. GDAL only fetches the COG blocks under the grid, so a small grid over a
 whole tile reads a few blocks, not the tile.
 
+The assets of one scene are read concurrently (``SceneRef.access.max_concurrent_reads``: over
+HTTP a read waits mostly on round trips) by a thread pool shared by the whole process, so the
+bound holds however many scenes are read at once. Each asset is read whole by one thread, so
+the arrays are the same, byte for byte, as when the assets are read one after another.
+
 DN → reflectance happens through :func:`features.reflectance.dn_to_reflectance` with the
 scene's ``boa_offset_dn`` and nowhere else. Failures raise :class:`SceneReadError` naming the
 item, asset and href; a grid that misses an asset entirely is not a failure but reads as all
 nodata (NaN reflectance, SCL 0), so a solar day's mosaic can fill it from another tile.
+
+Hrefs of sources that need signing (Planetary Computer) are signed right before each open with
+the collection's cached token (``flows.signing``); a failed signed read is retried once with a
+new token. Error messages show the unsigned href only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import CRSError, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from pestcast.core.errors import ConfigError, DataError, SceneReadError
 from pestcast.features.reflectance import dn_to_reflectance
+from pestcast.flows.crs import check_projected_crs
+from pestcast.flows.signing import CollectionSigner, TokenError, collection_signer
 from pestcast.flows.stac_search import SceneRef
 
 __all__ = [
@@ -58,9 +71,17 @@ DEFAULT_GDAL_OPTIONS: Mapping[str, str | int] = {
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "VSI_CACHE": "TRUE",
 }
-"""GDAL settings for every read; ``read_scene(gdal_options=...)`` overrides single keys."""
+"""GDAL settings for every read, set by each reading thread; ``read_scene(gdal_options=...)``
+overrides single keys. ``GDAL_CACHEMAX`` is left alone: GDAL's block cache is process-wide
+(rasterio sets it with ``GDALSetCacheMax``, so a per-read value would be switched back and forth
+by concurrent reads), and every block is decoded once per read anyway
+(``bench/results/concurrent_reads.md``)."""
 
 SignHref = Callable[[str], str]
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+"""Reading pools by (process id, size): a forked child never inherits its parent's threads."""
+_POOLS_LOCK = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,25 +142,32 @@ def read_scene(
     bands: Sequence[str],
     sign_href: SignHref | None = None,
     gdal_options: Mapping[str, str | int] | None = None,
+    max_concurrent_reads: int | None = None,
 ) -> SceneArrays:
     """Read ``bands`` (logical names) and SCL of ``scene`` onto ``grid`` as reflectance.
 
     ``scl`` is always read; listing it in ``bands`` is allowed. ``sign_href`` is called on each
-    href right before it is opened (Planetary Computer: ``planetary_computer.sign``); the
-    unsigned href is what error messages show. Raises SceneReadError naming item, asset and href.
+    href right before it is opened; by default the scene's source decides
+    (``scene.access.signing``: Planetary Computer SAS tokens). The unsigned href is what error
+    messages show. ``max_concurrent_reads`` (default ``scene.access.max_concurrent_reads``)
+    assets are read at once. Raises SceneReadError naming item, asset and href (of the first
+    band in ``bands`` order that failed).
     """
     wanted = [band for band in dict.fromkeys(bands) if band != SCL_BAND]
     _check_bands(scene, [*wanted, SCL_BAND])
-    options = {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})}
-    with rasterio.Env(**options):
-        reflectance = {
-            band: dn_to_reflectance(
-                _read_asset(scene, band, grid, sign_href), offset_dn=scene.boa_offset_dn
-            )
-            for band in wanted
-        }
-        scl = _read_asset(scene, SCL_BAND, grid, sign_href).astype(np.uint8)
-    return SceneArrays(reflectance=reflectance, scl=scl)
+    reader = _AssetReader(
+        scene,
+        grid,
+        sign_href if sign_href is not None else _source_signer(scene),
+        {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})},
+    )
+    workers = max_concurrent_reads or scene.access.max_concurrent_reads
+    *dn, scl = _read_all(reader, [*wanted, SCL_BAND], workers)
+    reflectance = {
+        band: dn_to_reflectance(values, offset_dn=scene.boa_offset_dn)
+        for band, values in zip(wanted, dn, strict=True)
+    }
+    return SceneArrays(reflectance=reflectance, scl=scl.astype(np.uint8))
 
 
 def read_solar_day(
@@ -149,14 +177,21 @@ def read_solar_day(
     bands: Sequence[str],
     sign_href: SignHref | None = None,
     gdal_options: Mapping[str, str | int] | None = None,
+    max_concurrent_reads: int | None = None,
 ) -> SceneArrays:
     """Read the items of one solar day (in the given order) and mosaic them on ``grid``.
 
-    Stops reading once every pixel has data, so a grid inside one tile reads one item.
+    Stops reading once every pixel has data, so a grid inside one tile reads one item. The
+    options are those of :func:`read_scene`.
     """
     if not scenes:
         raise DataError("read_solar_day needs at least one scene; group_by_solar_day gives lists")
-    options: dict[str, Any] = {"bands": bands, "sign_href": sign_href, "gdal_options": gdal_options}
+    options: dict[str, Any] = {
+        "bands": bands,
+        "sign_href": sign_href,
+        "gdal_options": gdal_options,
+        "max_concurrent_reads": max_concurrent_reads,
+    }
     mosaic = read_scene(scenes[0], grid, **options)
     for scene in scenes[1:]:
         if _valid_pixels(mosaic).all():
@@ -188,19 +223,6 @@ def _valid_pixels(arrays: SceneArrays) -> npt.NDArray[np.bool_]:
     return valid
 
 
-def check_projected_crs(crs: str, *, what: str) -> None:
-    """Refuse a CRS that pyproj does not know or that is not projected (metres)."""
-    try:
-        parsed = CRS.from_user_input(crs)
-    except CRSError as error:
-        raise ConfigError(f"{what} {crs!r} is not a CRS: {error}") from error
-    if not parsed.is_projected:
-        raise ConfigError(
-            f"{what} {crs!r} is not projected; use a metric CRS such as the UTM zone "
-            "(e.g. EPSG:32648) so distances and resolutions are in metres"
-        )
-
-
 def _check_bands(scene: SceneRef, bands: Sequence[str]) -> None:
     missing = [band for band in bands if band not in scene.asset_hrefs]
     lacking = {band: scene.missing_assets[band] for band in missing if band in scene.missing_assets}
@@ -218,32 +240,91 @@ def _check_bands(scene: SceneRef, bands: Sequence[str]) -> None:
         )
 
 
-def _read_asset(
-    scene: SceneRef, band: str, grid: AnalysisGrid, sign_href: SignHref | None
-) -> npt.NDArray[Any]:
-    href = scene.asset_hrefs[band]
-    url = _signed(scene, band, href, sign_href)
-    try:
-        with rasterio.open(url) as source:
-            return _warp_to_grid(source, grid)
-    except (RasterioError, OSError) as error:
-        detail = str(error).replace(url, href)  # never log a signed URL's token
-        raise SceneReadError(
-            f"cannot read asset {band!r} of item {scene.item_id} from {href}: {detail}; check "
-            "that the file exists and is a GeoTIFF (for URLs: the network, and that "
-            "Planetary Computer hrefs are signed with sign_href)"
-        ) from error
+def _source_signer(scene: SceneRef) -> CollectionSigner | None:
+    return collection_signer(scene.access.signing, scene.collection)
 
 
-def _signed(scene: SceneRef, band: str, href: str, sign_href: SignHref | None) -> str:
-    if sign_href is None:
-        return href
-    try:
-        return sign_href(href)
-    except Exception as error:  # the hook is the caller's: any failure is a failed read
-        raise SceneReadError(
-            f"cannot sign the href of asset {band!r} of item {scene.item_id} ({href}): {error}"
-        ) from error
+def _read_all(reader: _AssetReader, bands: Sequence[str], workers: int) -> list[npt.NDArray[Any]]:
+    """Every band's array, in order; read by a shared pool of ``workers`` threads."""
+    if workers <= 1 or len(bands) == 1:
+        return [reader.read(band) for band in bands]
+    # map() hands results back in order and raises the first failure in that order.
+    return list(_pool(workers).map(reader.read, bands))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process-wide pool of ``workers`` reading threads: its threads (and GDAL's HTTP
+    connections, kept per thread) serve every scene, and it bounds concurrent reads. Its tasks
+    never submit to it, so it cannot deadlock."""
+    key = (os.getpid(), workers)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="pestcast-read")
+        return pool
+
+
+@dataclasses.dataclass(frozen=True)
+class _AssetReader:
+    """Reads single assets of one scene onto the grid, in whichever thread calls it."""
+
+    scene: SceneRef
+    grid: AnalysisGrid
+    sign_href: SignHref | None
+    gdal_options: Mapping[str, str | int]
+
+    def read(self, band: str) -> npt.NDArray[Any]:
+        """The asset of ``band`` on the grid. A read signed with a collection token is retried
+        once with a new token: one that expired or was revoked mid-read shows only as a failed
+        block read, not as HTTP 403."""
+        href = self.scene.asset_hrefs[band]
+        # GDAL options set in one thread do not reach another: every reading thread sets them.
+        with rasterio.Env(**self.gdal_options):
+            try:
+                return self._read(band, href)
+            except SceneReadError:
+                if not isinstance(self.sign_href, CollectionSigner):
+                    raise
+            return self._read(band, href)
+
+    def _read(self, band: str, href: str) -> npt.NDArray[Any]:
+        url = self._signed(band, href)
+        try:
+            return _open_and_warp(url, self.grid)
+        except (RasterioError, OSError) as error:
+            if isinstance(self.sign_href, CollectionSigner):
+                self.sign_href.forget(url)
+            # GDAL's messages repeat the signed URL: chain the error only if nothing was signed.
+            raise self._failure(band, href, url, error) from (error if url == href else None)
+
+    def _signed(self, band: str, href: str) -> str:
+        if self.sign_href is None:
+            return href
+        try:
+            return self.sign_href(href)
+        except TokenError:
+            raise  # the signing service, not this scene, is at fault: stop, retry the run later
+        except Exception as error:  # the hook is the caller's: any failure is a failed read
+            raise SceneReadError(
+                f"cannot sign the href of asset {band!r} of item {self.scene.item_id} "
+                f"({href}): {error}"
+            ) from error
+
+    def _failure(self, band: str, href: str, url: str, error: BaseException) -> SceneReadError:
+        detail = str(error) if error.__cause__ is None else f"{error} ({error.__cause__})"
+        detail = detail.replace(url, href)  # never log a signed URL's token
+        if url != href:
+            detail = detail.replace(url.removeprefix(href), "")
+        return SceneReadError(
+            f"cannot read asset {band!r} of item {self.scene.item_id} from {href}: {detail}; "
+            "check that the file exists and is a GeoTIFF (for URLs: the network, and for "
+            "sources that need signing: sources.stac.signing)"
+        )
+
+
+def _open_and_warp(url: str, grid: AnalysisGrid) -> npt.NDArray[Any]:
+    with rasterio.open(url) as source:
+        return _warp_to_grid(source, grid)
 
 
 def _warp_to_grid(source: DatasetReader, grid: AnalysisGrid) -> npt.NDArray[Any]:

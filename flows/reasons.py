@@ -40,7 +40,7 @@ class Reason:
 
 # (English, Vietnamese) templates. Fields: v the value, pct the value as a percentage, pts the
 # value × 100 as signed points, d the window in days, pest_en/pest_vi the pest (survey features),
-# sev_en/sev_vi a severity class.
+# sev_en/sev_vi a severity class, per_night e^v − 1 (light traps' log catch back to a count).
 _PHRASES: dict[str, tuple[str, str]] = {
     # imagery
     "ndvi_last": ("dense green canopy (NDVI {v:.2f})", "lúa xanh tốt, tán dày (NDVI {v:.2f})"),
@@ -72,6 +72,36 @@ _PHRASES: dict[str, tuple[str, str]] = {
         "{pct} ruộng lân cận mới xuống giống ({d} ngày)",
     ),
     "days_into_season": ("{v:.0f} days into the season", "{v:.0f} ngày từ đầu vụ"),
+    # damage seen now: the canopy against its own trend and its neighbours of the same age
+    "ndre_vs_trend": (
+        "leaves {v:+.2f} NDRE off their own trend",
+        "lá lệch {v:+.2f} NDRE so với xu hướng của ruộng",
+    ),
+    "ndvi_vs_trend": (
+        "greenness {v:+.2f} off its own trend",
+        "độ xanh lệch {v:+.2f} so với xu hướng của ruộng",
+    ),
+    "evi_vs_trend": ("canopy {v:+.2f} EVI off its own trend", "tán lá lệch {v:+.2f} EVI"),
+    "ndre_vs_nbr": (
+        "{v:+.2f} NDRE against neighbours of the same age",
+        "NDRE {v:+.2f} so với ruộng cùng tuổi lúa",
+    ),
+    "ndvi_vs_nbr": (
+        "greenness {v:+.2f} against neighbours of the same age",
+        "độ xanh {v:+.2f} so với ruộng cùng tuổi lúa",
+    ),
+    "evi_vs_nbr": (
+        "canopy {v:+.2f} EVI against neighbours of the same age",
+        "tán lá {v:+.2f} EVI so với ruộng cùng tuổi lúa",
+    ),
+    "ndre_std_last": (
+        "patchy canopy (NDRE spread {v:.2f})",
+        "tán lá loang lổ (độ lệch NDRE {v:.2f})",
+    ),
+    "ndre_std_change": (
+        "canopy patchiness changed by {v:+.2f}",
+        "độ loang lổ của tán lá thay đổi {v:+.2f}",
+    ),
     # weather
     "tmin_mean": (
         "nights averaging {v:.1f} °C ({d} days)",
@@ -124,6 +154,19 @@ _PHRASES: dict[str, tuple[str, str]] = {
         "{pest_en} found in {pct} of this field's surveys",
         "ruộng này từng nhiễm {pest_vi} ở {pct} lần điều tra",
     ),
+    "survey_field": (
+        "{pest_en} found close by lately ({pct} of nearby findings, recent ones first)",
+        "có {pest_vi} ở gần đây ({pct} kết quả điều tra lân cận, mới nhất tính nhiều hơn)",
+    ),
+    # light traps
+    "trap_bph_log": (
+        "light traps caught about {per_night} planthoppers a night ({d} nights)",
+        "đèn bẫy vào khoảng {per_night} con rầy nâu mỗi đêm ({d} đêm)",
+    ),
+    "trap_bph_log_trend": (
+        "light-trap catches rising ({v:+.1f} on a log scale, {d} nights)",
+        "rầy vào đèn tăng ({v:+.1f} theo thang log, {d} đêm)",
+    ),
     # data-quality columns, when a data scientist feeds them to the models
     "days_since_clear_obs": ("no clear image for {v:.0f} days", "{v:.0f} ngày chưa có ảnh rõ"),
     "last_obs_valid_px": (
@@ -138,6 +181,10 @@ _PHRASES: dict[str, tuple[str, str]] = {
     "history_surveys": (
         "{v:.0f} {pest_en} surveys of this field",
         "ruộng đã được điều tra {pest_vi} {v:.0f} lần",
+    ),
+    "survey_field_weight": (
+        "{pest_en} evidence nearby weighs {v:.1f} recent surveys",
+        "bằng chứng {pest_vi} lân cận tương đương {v:.1f} lần điều tra gần đây",
     ),
 }
 
@@ -172,6 +219,7 @@ def reason(feature: str, value: float) -> Reason:
         "pest_vi": pest_vi,
         "sev_en": sev_en,
         "sev_vi": sev_vi,
+        "per_night": f"{math.expm1(min(value, 30.0)):,.0f}",
     }
     return Reason(english.format(**fields), vietnamese.format(**fields))
 

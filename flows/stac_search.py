@@ -5,8 +5,9 @@
 the BOA offset decided once from the processing baseline). Nothing here reads pixels.
 
 Planetary Computer asset hrefs must be signed right before reading (the tokens expire after
-about 45 minutes): signing is the reader's job (``flows.raster_read.read_scene(sign_href=...)``),
-never done here, so a ``SceneRef`` can be cached and reused.
+about 45 minutes): signing is the reader's job, never done here, so a ``SceneRef`` can be cached
+and reused. A ``SceneRef`` only carries *how* its source wants to be read
+(:class:`AssetAccess`: signing method, bands read at once), which ``flows.raster_read`` follows.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from urllib3.util.retry import Retry
 
 from pestcast.core.errors import ConfigError, DataError, SourceError
 from pestcast.features.reflectance import boa_offset_dn
+from pestcast.flows.providers import AssetAccess, BoaOffsetRule
 
 __all__ = [
     "SceneRef",
@@ -48,7 +50,8 @@ SEARCH_PAGE_SIZE = 100
 """Items per search page asked for (servers may cap it): a 3-year window is a few requests."""
 
 DEFAULT_AVAILABILITY_DELAY = dt.timedelta(days=1)
-"""Assumed delay from acquisition to availability when an item has no ``created``/``published``."""
+"""Assumed delay from acquisition to availability when an item has no ``published``/``created``
+at or after its acquisition."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +66,8 @@ class SceneRef:
     """Acquisition time (item ``datetime``)."""
     available_utc: dt.datetime
     """When the product became available (``published``, else ``created``, else acquisition
-    + 1 day): features at a forecast date may only use scenes available by then."""
+    + 1 day), never before the acquisition: features at a forecast date may only use scenes
+    available by then."""
     processing_baseline: str | None
     """``s2:processing_baseline`` such as ``"05.11"`` (or the source's configured default)."""
     boa_offset_dn: float
@@ -84,6 +88,8 @@ class SceneRef:
     """Logical band → asset key this item lacks although other items of the search have it.
     Such a scene is kept so that reading it fails with a ``SceneReadError`` naming the asset,
     and ``imagery.on_read_error`` decides: ``skip`` leaves this scene out, ``raise`` stops."""
+    access: AssetAccess = dataclasses.field(default_factory=AssetAccess, compare=False)
+    """How the source's assets are read (signing, concurrency); no part of the scene's identity."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +115,8 @@ def search_scenes(
     asset_keys: Mapping[str, str],
     max_cloud_cover: float | None = None,
     default_processing_baseline: str | None = None,
+    boa_offset: BoaOffsetRule = "earthsearch-flag",
+    access: AssetAccess | None = None,
     timeout_s: float = 30,
     max_retries: int = 3,
     retry_backoff_s: float = 0.5,
@@ -122,7 +130,9 @@ def search_scenes(
     the source's asset keys (Planetary Computer ``B02``…, Earth Search ``blue``…). With
     ``max_cloud_cover`` (percent), items without ``eo:cloud_cover`` are dropped, as STAC APIs do.
     ``default_processing_baseline`` is only for sources whose items lack
-    ``s2:processing_baseline``. Network: ``timeout_s`` per request, 5xx/429/timeouts retried
+    ``s2:processing_baseline``; ``boa_offset`` is the source's offset rule (see
+    :data:`BoaOffsetRule`) and ``access`` how its assets are to be read (signing, concurrency),
+    handed on to every scene. Network: ``timeout_s`` per request, 5xx/429/timeouts retried
     ``max_retries`` times with exponential backoff starting at ``retry_backoff_s`` seconds.
     Several items on one solar day are all kept: see :func:`group_by_solar_day`.
 
@@ -149,6 +159,8 @@ def search_scenes(
             asset_keys=asset_keys,
             default_processing_baseline=default_processing_baseline,
             missing_assets="record",
+            boa_offset=boa_offset,
+            access=access,
         )
         for item in items
     ]
@@ -182,6 +194,8 @@ def scene_from_item(
     asset_keys: Mapping[str, str],
     default_processing_baseline: str | None = None,
     missing_assets: Literal["raise", "record"] = "raise",
+    boa_offset: BoaOffsetRule = "earthsearch-flag",
+    access: AssetAccess | None = None,
 ) -> SceneRef:
     """Turn one STAC item into a :class:`SceneRef`; raises SourceError naming the item if it
     lacks a CRS or any way to tell the BOA offset, and if it lacks an asset unless
@@ -198,13 +212,14 @@ def scene_from_item(
         acquired_utc=acquired,
         available_utc=_available_utc(properties, acquired),
         processing_baseline=None if baseline is None else str(baseline),
-        boa_offset_dn=_boa_offset(item, baseline),
+        boa_offset_dn=_boa_offset(item, baseline, boa_offset),
         cloud_cover=_cloud_cover(properties),
         asset_hrefs=_asset_hrefs(item, asset_keys),
         crs=_item_crs(item, asset_keys),
         platform=str(properties.get("platform", "")),
         solar_day=local_solar_day(acquired, _centre_longitude(item)),
         missing_assets=missing,
+        access=access or AssetAccess(),
     )
 
 
@@ -416,15 +431,24 @@ def _acquired_utc(item: pystac.Item) -> dt.datetime:
 
 
 def _available_utc(properties: Mapping[str, Any], acquired: dt.datetime) -> dt.datetime:
+    """``published``, else ``created``, else the default delay after acquisition.
+
+    A time before the acquisition says nothing about availability (a copy or reprocessing may
+    keep an older ``created``), so it is passed over like a missing one: taking it would let a
+    feature use the scene before it existed.
+    """
     for key in ("published", "created"):
         value = properties.get(key)
         if value:
-            return _as_utc(pystac.utils.str_to_datetime(str(value)))
+            when = _as_utc(pystac.utils.str_to_datetime(str(value)))
+            if when >= acquired:
+                return when
     return acquired + DEFAULT_AVAILABILITY_DELAY
 
 
-def _boa_offset(item: pystac.Item, baseline: object) -> float:
-    if item.properties.get("earthsearch:boa_offset_applied") is True:
+def _boa_offset(item: pystac.Item, baseline: object, rule: BoaOffsetRule) -> float:
+    applied = item.properties.get("earthsearch:boa_offset_applied") is True
+    if rule == "earthsearch-flag" and applied:
         return 0.0
     if baseline is None:
         raise SourceError(

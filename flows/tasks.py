@@ -55,7 +55,8 @@ from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
 from pestcast.flows.stac_search import SceneRef, search_scenes
 from pestcast.flows.stage_files import read_stage_output
-from pestcast.flows.tables import read_parcels, read_surveys, read_weather
+from pestcast.flows.tables import read_parcels, read_surveys
+from pestcast.flows.weather_sources import configured_weather
 from pestcast.models import (
     TrainedRiskModel,
     load_risk_model,
@@ -118,6 +119,8 @@ def find_scenes(config: PestcastConfig, parcels: gpd.GeoDataFrame) -> list[Scene
         asset_keys=stac.asset_keys,
         max_cloud_cover=stac.max_cloud_cover,
         default_processing_baseline=stac.default_processing_baseline,
+        boa_offset=stac.boa_offset,
+        access=stac.access(),
         allow_hrefs_outside_catalog=stac.allow_hrefs_outside_catalog,
     )
     get_run_logger().info("found %d scenes in %s", len(scenes), stac.url)
@@ -238,7 +241,7 @@ def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
 def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame) -> pd.DataFrame:
     """The feature table of the config's parcels, weather and surveys and these observations."""
     parcels = _configured_parcels(config)
-    weather = read_weather(config.sources.weather.path)
+    weather = configured_weather(config, parcels)
     surveys = configured_surveys(config, parcels["parcel_id"])
     centroids = parcels.geometry.centroid
     parcel_table = pd.DataFrame(

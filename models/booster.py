@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -16,6 +15,8 @@ __all__ = ["train_booster"]
 
 def train_booster(rows: pd.DataFrame, spec: RiskModelSpec) -> Any:
     """A ``lightgbm.Booster`` fitted on ``rows`` (all labelled) with the spec's settings."""
+    import lightgbm as lgb  # here: configs load without LightGBM (and its OpenMP runtime)
+
     what = f"{spec.pest} h{spec.horizon_days} training"
     matrix = feature_matrix(rows, spec.features, what=what)
     labels = rows[spec.label].to_numpy(dtype=np.float64)

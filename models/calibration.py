@@ -15,8 +15,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from pestcast.core.errors import ModelError
 
@@ -74,6 +72,9 @@ def fit_calibration(
     positives = int((truth == 1.0).sum())
     if positives in {0, truth.size}:
         return IDENTITY.model_copy(update={"n_rows": truth.size, "n_positive": positives})
+    from sklearn.isotonic import IsotonicRegression  # here: configs load without sklearn
+    from sklearn.linear_model import LogisticRegression
+
     if truth.size >= ISOTONIC_MIN_ROWS and positives >= ISOTONIC_MIN_POSITIVES:
         isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(risk, truth)
         return Calibration(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.calibration import calibration_curve
 
 from pestcast.models.card import ReliabilityBin
 
@@ -22,6 +21,8 @@ def reliability_table(
     The rates come from :func:`sklearn.calibration.calibration_curve` (``strategy="uniform"``),
     which leaves out empty bins; the row counts use the same bin edges.
     """
+    from sklearn.calibration import calibration_curve  # here: configs load without sklearn
+
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.searchsorted(edges[1:-1], risk, side="left")  # as calibration_curve bins
     counts = np.bincount(which, minlength=bins)

@@ -156,7 +156,7 @@ def classify_risk(
         )
     lift = values / max(float(values[known].mean()) if known.any() else 0.0, 1e-12)
     eligible = known & (values >= rule.min_risk)
-    classes = np.full(values.shape, "low", dtype="<U7")
+    classes = np.full(values.shape, "low", dtype=f"<U{max(map(len, RISK_CLASSES))}")
     classes[eligible & (lift >= rule.medium_lift)] = "medium"
     classes[eligible & ((lift >= rule.high_lift) | (values >= rule.high_risk))] = "high"
     classes[~known] = NO_DATA

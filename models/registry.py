@@ -14,7 +14,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 from pydantic import ValidationError
 
 from pestcast.core.atomic import atomic_path, write_text_atomic
@@ -186,6 +185,8 @@ def load_risk_model(directory: Path, pest: str, horizon_days: int) -> TrainedRis
             f"{card_path} describes {card.pest} h{card.horizon_days}, not {pest} h{horizon_days}; "
             "the file was renamed or overwritten: retrain"
         )
+    import lightgbm as lgb  # here: configs load without LightGBM (and its OpenMP runtime)
+
     try:
         booster = lgb.Booster(model_file=str(model_path))
     except lgb.basic.LightGBMError as error:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -211,6 +210,8 @@ def fit_risk_model(
     ``feature_settings`` are those the table was built with, recorded in the card;
     ``precomputed`` reuses a backtest already run on this table with these settings.
     """
+    import lightgbm as lgb  # here: configs load without LightGBM (and its OpenMP runtime)
+
     _check_table(table, spec)
     result = precomputed or run_backtest(table, spec, backtest)
     scored = result.forecasts[result.forecasts["in_crop"] & result.forecasts["label"].notna()]

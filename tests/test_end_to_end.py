@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import json
 import runpy
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from geojson_validator import configure_logging, validate_geometries, validate_s
 from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
-from pestcast.core.errors import DataError, SourceError
+from pestcast.core.errors import DataError, ModelError, SourceError
 from pestcast.flows.cli import app
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.pipeline import features_flow, fetch_flow, forecast_flow, run_flow, train_flow
@@ -253,6 +254,58 @@ def test_training_again_with_other_risk_classes_reuses_the_models(
     again = train_flow(small_config.model_copy(update={"forecast": forecast}))
     assert again["model_version"] == demo_run["train"]["model_version"]
     assert {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir()} == written
+
+
+def test_training_registers_a_checked_version_and_publishes_the_backtest(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    trained = demo_run["train"]
+    registry = small_config.paths.model_registry
+    assert trained["promoted"] is True
+    assert (registry / "current").resolve().name == trained["model_version"]
+    version = registry / trained["model_version"]
+    listed = (version / "SHA256SUMS").read_text(encoding="utf-8")
+    for pest, horizon in itertools.product(("bph", "blast"), (7, 14, 28)):
+        for suffix in (".txt", ".card.json", ".backtest.parquet", ".reliability.png"):
+            assert f"  {pest}_h{horizon}{suffix}\n" in listed
+    forecasts = pd.read_parquet(Path(trained["backtest_dir"]) / "forecasts.parquet")
+    assert set(forecasts.columns) >= {
+        "parcel_id",
+        "forecast_date",
+        "pest",
+        "horizon_days",
+        "risk",
+        "risk_class",
+        "season",
+        "in_crop",
+    }
+    assert set(forecasts["horizon_days"]) == {7, 14, 28}
+    assert forecasts.loc[~forecasts["in_crop"], "risk"].isna().all()
+    assert set(forecasts.loc[~forecasts["in_crop"], "risk_class"]) <= {"not_in_crop"}
+    scores = pd.read_csv(Path(trained["backtest_dir"]) / "scores.csv")
+    pooled = scores[(scores["season"] == "all") & (scores["score"] == "within_date_roc_auc")]
+    assert set(pooled["forecaster"]) == {
+        "model",
+        "model_uncalibrated",
+        "persistence",
+        "climatology",
+    }
+
+
+def test_a_tampered_model_in_the_registry_is_refused(
+    demo_run: dict[str, Any], small_config: PestcastConfig, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(small_config.paths.model_registry, registry, symlinks=True)
+    model_file = registry / "current" / "bph_h7.txt"
+    text = model_file.read_text(encoding="utf-8")
+    model_file.write_text(text.replace("shrinkage=", "shrinkage=1", 1), encoding="utf-8")
+    paths = small_config.paths.model_copy(
+        update={"model_registry": registry, "output_dir": tmp_path / "outputs"}
+    )
+    tampered = small_config.model_copy(update={"paths": paths})
+    with pytest.raises(ModelError, match=r"bph_h7\.txt was changed after training.*SHA256SUMS"):
+        forecast_flow(tampered)
 
 
 def test_an_earlier_forecast_date_does_not_move_latest_back(

@@ -22,6 +22,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.sparse import csr_array
 
 from pestcast.features.indices import INDEX_BANDS, INDEX_FUNCTIONS, INDEX_NAMES, evi, msavi
+from pestcast.features.settings import FeatureSettings
 from pestcast.features.surveys import SEVERITY_LEVELS, survey_history_features
 from pestcast.features.timeseries import LOCAL_TIMEZONE, imagery_features
 from pestcast.features.weather import weather_features
@@ -333,6 +334,33 @@ def test_imagery_features_ignore_scenes_available_after_the_date(
     for row, date in enumerate(dates):
         known = observations.loc[local_day(observations["available_utc"]) <= date]
         assert_same_grids_at(full, row, imagery_at(known, pd.DatetimeIndex([date])))
+
+
+ALL_NEIGHBOURS = csr_array(np.ones((len(PARCEL_IDS), len(PARCEL_IDS))) - np.eye(len(PARCEL_IDS)))
+ONE_NEIGHBOUR_ENOUGH = FeatureSettings(nbr_contrast_min_parcels=1)
+
+
+@PROPERTIES
+@given(case=imagery_cases())
+def test_nowcast_imagery_with_neighbours_ignores_scenes_available_after_the_date(
+    case: tuple[pd.DataFrame, pd.DatetimeIndex],
+) -> None:
+    """The same rule for the neighbour contrasts, trend residuals and ``in_crop``."""
+    observations, dates = case
+
+    def at(table: pd.DataFrame, days: pd.DatetimeIndex) -> Grids:
+        return imagery_features(
+            table,
+            parcel_ids=PARCEL_IDS,
+            forecast_dates=days,
+            settings=ONE_NEIGHBOUR_ENOUGH,
+            neighbours=ALL_NEIGHBOURS,
+        )
+
+    full = at(observations, dates)
+    for row, date in enumerate(dates):
+        known = observations.loc[local_day(observations["available_utc"]) <= date]
+        assert_same_grids_at(full, row, at(known, pd.DatetimeIndex([date])))
 
 
 @dataclass(frozen=True)

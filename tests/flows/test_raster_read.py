@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from pestcast.flows.raster_read import (
     read_solar_day,
 )
 from pestcast.flows.stac_search import SceneRef, scene_from_item
+from tests.flows.stac_api_server import RecordedStacApi
 
 TILE = Path(__file__).resolve().parents[1] / "data" / "s2_l2a_29RKH_20200219"
 ES_KEYS = {
@@ -231,7 +234,7 @@ def test_hrefs_are_signed_right_before_reading_and_never_shown(scene: SceneRef) 
 
     arrays = read_scene(remote, native_grid(), bands=["red"], sign_href=sign)
 
-    assert signed == [unsigned["red"], unsigned["scl"]]
+    assert sorted(signed) == sorted([unsigned["red"], unsigned["scl"]])  # once per asset
     assert not np.isnan(arrays.reflectance["red"]).any()
 
     def sign_with_token(href: str) -> str:
@@ -261,6 +264,79 @@ def test_read_solar_day_stops_once_the_grid_is_covered(scene: SceneRef) -> None:
     day = read_solar_day([scene, second], padded, bands=["red"], sign_href=count)
     assert len(reads) == 4  # the first item leaves a gap, so the second is read too
     assert np.isnan(day.reflectance["red"][:, :5]).all()  # neither covers it
+
+
+def as_bytes(arrays: SceneArrays) -> dict[str, bytes]:
+    return {
+        **{band: values.tobytes() for band, values in arrays.reflectance.items()},
+        "scl": arrays.scl.tobytes(),
+    }
+
+
+@pytest.mark.parametrize("workers", [2, 4, 8])
+def test_concurrent_reads_are_byte_identical_to_sequential_reads(
+    scene: SceneRef, tmp_path: Path, workers: int
+) -> None:
+    """Over HTTP with range requests (each read from its own copy of the COGs, so GDAL's
+    cache cannot answer the second) and from local files."""
+    for copy in ("one-by-one", "at-once"):
+        shutil.copytree(TILE, tmp_path / copy)
+    grid = native_grid()
+    with RecordedStacApi([], files=tmp_path) as api:
+
+        def served(copy: str) -> SceneRef:
+            hrefs = {
+                band: f"{api.url}/files/{copy}/{Path(href).name}"
+                for band, href in scene.asset_hrefs.items()
+            }
+            return dataclasses.replace(scene, asset_hrefs=hrefs)
+
+        threads: set[str] = set()
+
+        def note_thread(href: str) -> str:
+            threads.add(threading.current_thread().name)
+            return href
+
+        one_by_one = read_scene(served("one-by-one"), grid, bands=BANDS, max_concurrent_reads=1)
+        at_once = read_scene(
+            served("at-once"),
+            grid,
+            bands=BANDS,
+            max_concurrent_reads=workers,
+            sign_href=note_thread,
+        )
+        assert api.requests["/files"] >= 2 * 2 * len(BANDS)  # both really came over HTTP
+
+    local = read_scene(scene, grid, bands=BANDS, max_concurrent_reads=workers)
+    assert as_bytes(at_once) == as_bytes(one_by_one) == as_bytes(local)
+    assert len(threads) > 1
+    assert all(name.startswith("pestcast-read") for name in threads)
+
+
+def test_the_first_failing_band_in_order_is_reported_under_concurrency(
+    scene: SceneRef, tmp_path: Path
+) -> None:
+    gone = {band: str(tmp_path / f"{band}.tif") for band in ("nir", "swir16")}
+    broken = dataclasses.replace(scene, asset_hrefs={**scene.asset_hrefs, **gone})
+
+    for _ in range(3):
+        with pytest.raises(SceneReadError, match="asset 'nir'"):
+            read_scene(broken, native_grid(), bands=BANDS, max_concurrent_reads=4)
+
+
+def test_the_scene_says_how_many_bands_are_read_at_once(scene: SceneRef) -> None:
+    threads: set[str] = set()
+
+    def note_thread(href: str) -> str:
+        threads.add(threading.current_thread().name)
+        return href
+
+    one_at_a_time = dataclasses.replace(
+        scene, access=dataclasses.replace(scene.access, max_concurrent_reads=1)
+    )
+    read_scene(one_at_a_time, native_grid(), bands=BANDS, sign_href=note_thread)
+
+    assert threads == {threading.current_thread().name}
 
 
 def test_mosaic_takes_each_pixel_whole_from_the_first_valid_layer() -> None:

@@ -16,7 +16,13 @@ import pystac
 import pytest
 
 from pestcast.core.errors import ConfigError, SourceError
-from pestcast.flows.stac_search import SceneRef, group_by_solar_day, local_solar_day, search_scenes
+from pestcast.flows.stac_search import (
+    SceneRef,
+    group_by_solar_day,
+    local_solar_day,
+    scene_from_item,
+    search_scenes,
+)
 from tests.flows.stac_api_server import RECORDED, RecordedStacApi, load_features
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -198,6 +204,44 @@ def test_overlapping_tiles_of_one_pass_share_a_solar_day(es_api: RecordedStacApi
         ["S2B_T24MUA_20250731T130245_L2A", "S2B_T24MUV_20250731T130245_L2A"]
     ]
     assert days[0][0].solar_day == dt.date(2025, 7, 31)
+
+
+def recorded_item(item_id: str, **properties: Any) -> pystac.Item:
+    """A recorded Earth Search v1 item, with ``properties`` changed."""
+    (item,) = [i for i in load_features("earth_search_v1_items.json") if i["id"] == item_id]
+    item["properties"].update(properties)
+    return pystac.Item.from_dict(item)
+
+
+def test_availability_is_never_before_acquisition() -> None:
+    # Acquired 2023-10-08T18:02:55Z; recorded created 2023-10-09T01:25:21Z. A copy or a
+    # reprocessing can leave an older `created`: it says nothing about when the scene came out.
+    acquired = dt.datetime(2023, 10, 8, 18, 2, 55, 276000, tzinfo=UTC)
+    as_recorded = scene_from_item(recorded_item("S2A_13TDE_20231008_0_L2A"), asset_keys=ES_KEYS)
+    older = recorded_item("S2A_13TDE_20231008_0_L2A", created="2023-10-08T09:00:00Z")
+    published_older = recorded_item("S2A_13TDE_20231008_0_L2A", published="2023-10-07T00:00:00Z")
+
+    assert as_recorded.acquired_utc == acquired
+    assert as_recorded.available_utc == dt.datetime(2023, 10, 9, 1, 25, 21, 658000, tzinfo=UTC)
+    older_scene = scene_from_item(older, asset_keys=ES_KEYS)
+    assert older_scene.available_utc == acquired + dt.timedelta(days=1)  # the default delay
+    # An impossible `published` is passed over for a possible `created`.
+    published_scene = scene_from_item(published_older, asset_keys=ES_KEYS)
+    assert published_scene.available_utc == as_recorded.available_utc
+    for scene in (as_recorded, older_scene, published_scene):
+        assert scene.available_utc >= scene.acquired_utc
+
+
+def test_the_baseline_rule_ignores_the_earth_search_flag() -> None:
+    """Earth Search sentinel-2-l2a under the baseline rule would be shifted twice: the rule is
+    the provider's (config/stac_profiles/), not a detail."""
+    item = recorded_item("S2A_13TDE_20231008_0_L2A")  # baseline 05.09, offset applied: true
+
+    flagged = scene_from_item(item, asset_keys=ES_KEYS, boa_offset="earthsearch-flag")
+    by_baseline = scene_from_item(item, asset_keys=ES_KEYS, boa_offset="baseline")
+
+    assert flagged.boa_offset_dn == 0.0
+    assert by_baseline.boa_offset_dn == -1000.0
 
 
 def test_local_solar_day_crosses_midnight_with_longitude() -> None:

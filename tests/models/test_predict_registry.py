@@ -288,3 +288,10 @@ def test_drivers_are_exactly_the_positive_contributions(
 def test_top_k_below_one_is_refused(table: pd.DataFrame, model: TrainedRiskModel) -> None:
     with pytest.raises(ModelError, match="top_k must be ≥ 1, got 0"):
         risk_drivers(model, table.head(5), top_k=0)
+
+
+def test_the_class_array_can_hold_every_class_name() -> None:
+    """Callers mark parcels out of crop in place: the names must not be cut short."""
+    classes = classify_risk(np.array([0.1, 0.2]))
+    classes[0] = NOT_IN_CROP
+    assert classes[0] == NOT_IN_CROP
