@@ -4,8 +4,9 @@ Run from the repository root, after ``make demo``: ``.venv/bin/python bench/ligh
 Trains one demo-sized model (``bph`` at 7 days: the demo feature table's labelled rows in crop,
 the demo config's LightGBM settings) in a fresh process per run, so that OpenMP reads the policy
 as it loads: with 2 threads (``pestcast.models.spec.MAX_THREADS``) and ``OMP_WAIT_POLICY`` unset
-(GNU OpenMP's default: spin 300,000 rounds, then sleep), ``PASSIVE`` (what ``pestcast`` sets) or
-``ACTIVE``, and with 1 thread (no thread waits for another); each alone and beside a busy Python
+(GNU OpenMP's default: spin 300,000 rounds, then sleep), ``PASSIVE``, ``ACTIVE`` or
+``GOMP_SPINCOUNT=1000`` (what ``pestcast`` sets), and with 1 thread (no thread waits for
+another); each alone and beside a busy Python
 loop. The configurations take turns, :data:`REPEATS` rounds, so that a change in the machine's
 other load falls on all of them. Records the training's wall and CPU seconds (medians) and the
 CPU share the busy loop got meanwhile; writes ``bench/results/lightgbm_threads.md``
