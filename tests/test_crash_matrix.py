@@ -31,7 +31,7 @@ KILL_POINTS = (
     "scenes processed:",  # inside the fetch, after its first block of solar days
     "for flow 'pestcast-features'",
     "for flow 'pestcast-train'",
-    ": held-out ",  # after the first model was fitted and saved
+    " backtest: within-date",  # after the first pest and horizon was backtested
     "for flow 'pestcast-forecast'",
 )
 

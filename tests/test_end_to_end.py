@@ -153,14 +153,15 @@ def test_risk_map_is_rfc7946_with_the_promised_properties(demo_run: dict[str, An
         assert all(len(str(v).split(".")[-1]) <= 6 for point in ring for v in point)
 
 
-def test_models_learn_a_real_signal_on_the_held_out_season(demo_run: dict[str, Any]) -> None:
-    model_aucs, persistence_aucs = [], []
-    for name, result in demo_run["train"]["metrics"].items():
-        model_auc = result["model"]["roc_auc"]
-        assert model_auc > 0.55, f"{name}: held-out ROC-AUC {model_auc:.3f}"
-        model_aucs.append(model_auc)
-        persistence_aucs.append(result["baselines"]["persistence"]["roc_auc"])
-    assert sum(model_aucs) > sum(persistence_aucs)
+def test_models_learn_a_real_signal_in_the_backtest(demo_run: dict[str, Any]) -> None:
+    """Planthopper only: the 150-parcel region's blast labels hold some 60 positive survey rows
+    over five seasons, too few for a backtest to say anything (the demo region's figures are in
+    the README)."""
+    for horizon in (7, 14, 28):
+        result = demo_run["train"]["metrics"][f"bph_h{horizon}"]
+        model, persistence = result["model"]["roc_auc"], result["persistence"]["roc_auc"]
+        assert model["value"] > 0.6, (horizon, model)
+        assert model["value"] > persistence["value"] + 0.05, (horizon, model, persistence)
 
 
 def test_summary_reports_scenes_used_and_skipped(demo_run: dict[str, Any]) -> None:
