@@ -194,6 +194,21 @@ def test_review_notebook_runs_on_the_published_outputs(
     assert len(namespace["skill"]) == 2 * 3 * 4  # pests × horizons × (model, raw, 2 baselines)
 
 
+def test_backtest_notebook_runs_on_the_published_backtest(
+    demo_run: dict[str, Any],
+    small_config_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("PESTCAST_CONFIG", str(small_config_path))
+    monkeypatch.setenv("FIGURES", str(tmp_path))
+    namespace = runpy.run_path(str(NOTEBOOKS / "backtest.py"), run_name="__main__")
+    assert len(namespace["skill"]) == 2 * 3 * 4  # pests × horizons × (model, raw, 2 baselines)
+    assert not namespace["shap"].isna().any().any()
+    for figure in ("skill_per_season.png", "reliability_all.png", "week_vs_surveys.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000, figure
+
+
 def test_a_missing_parcel_file_fails_the_flow_with_a_clear_error(
     harness: None, small_config: PestcastConfig, tmp_path: Path
 ) -> None:
