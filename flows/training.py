@@ -10,6 +10,7 @@ publishing settings never retrains: they are not part of a version's fingerprint
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
@@ -110,7 +111,11 @@ def _score_line(scores: pd.DataFrame) -> str:
 def _published_forecasts(
     config: PestcastConfig, name_spec: Sequence[tuple[RiskModelSpec, Backtest]]
 ) -> pd.DataFrame:
-    """One row per parcel × forecast date × pest × horizon, with the risk class of that week."""
+    """One row per parcel × forecast date × pest × horizon, with the risk class of that week.
+
+    ``risk_low``/``risk_high`` come from bands fitted on all backtested seasons (what the model
+    in service states); the card's ``risk_bands.coverage`` is the leave-one-season-out check.
+    """
     rule = config.forecast.risk_classes.rule()
     parts = []
     for spec, backtest in name_spec:
@@ -201,7 +206,7 @@ def backtest_models(
         overrides["seasons"] = tuple(seasons)
     if past_only is not None:
         overrides["past_only"] = past_only
-    settings = BacktestSettings(**{**settings.__dict__, **overrides})
+    settings = dataclasses.replace(settings, **overrides)
     return _publish_backtest(config, layout, _backtests(config, table, settings))
 
 
