@@ -21,11 +21,14 @@ from pestcast.features.indices import (
     INDEX_BANDS,
     INDEX_FUNCTIONS,
     INDEX_NAMES,
+    cig,
+    cire,
     evi,
     lswi,
     msavi,
     ndre,
     ndvi,
+    ndwi,
     savi,
 )
 from pestcast.features.reflectance import (
@@ -39,6 +42,7 @@ from pestcast.features.scene_stats import (
     DEFAULT_PARCEL_INDICES,
     index_from_bands,
     parcel_index_stats,
+    validate_parcel_indices,
 )
 from pestcast.features.seasons import (
     SEASON_CODES,
@@ -117,6 +121,8 @@ __all__ = [
     "boa_offset_dn",
     "build_feature_table",
     "canopy_damage_on",
+    "cig",
+    "cire",
     "clear_observations",
     "clear_sky_mask",
     "day_numbers",
@@ -134,6 +140,7 @@ __all__ = [
     "msavi",
     "ndre",
     "ndvi",
+    "ndwi",
     "neighbour_asynchrony",
     "neighbour_matrix",
     "neighbour_pairs",
@@ -149,6 +156,7 @@ __all__ = [
     "survey_field_features",
     "survey_history_features",
     "survey_labels",
+    "validate_parcel_indices",
     "validate_scl_mask_classes",
     "weather_features",
     "weekly_forecast_dates",

@@ -1,5 +1,10 @@
 """Vegetation and water indices from surface reflectance (0–1), after awesome-spectral-indices.
 
+Formulas follow the awesome-spectral-indices catalogue (Montero et al. 2023, Sci. Data 10:197,
+doi:10.1038/s41597-023-02096-0; ``output/spectral-indices-table.csv``), whose Sentinel-2 bands
+(``output/bands.json``) are G = B03, RE1 = B05, N = B08, N2 = B8A, S1 = B11; names are its short
+names in lower case, except ``ndre`` (its NDREI). One deliberate departure: LSWI reads the 20 m
+pair B8A/B11, not B08/B11.
 Each function takes numpy arrays or xarray DataArrays of reflectance and returns the same kind
 (DataArrays keep their coords and attrs). Division by zero gives NaN, never ±inf.
 """
@@ -17,11 +22,14 @@ __all__ = [
     "INDEX_BANDS",
     "INDEX_FUNCTIONS",
     "INDEX_NAMES",
+    "cig",
+    "cire",
     "evi",
     "lswi",
     "msavi",
     "ndre",
     "ndvi",
+    "ndwi",
     "savi",
 ]
 
@@ -29,13 +37,14 @@ Reflectance = TypeVar("Reflectance", npt.NDArray[np.floating], xr.DataArray)
 
 
 def _ratio(numerator: Reflectance, denominator: Reflectance) -> Reflectance:
-    """numerator / denominator, NaN wherever the denominator is 0 (0/0 included)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """numerator / denominator, NaN wherever the denominator is 0 (0/0 included) or the quotient
+    overflows (a plain ratio such as CIG over a subnormal denominator): never ±inf."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = numerator / denominator
-    zero = denominator == 0
+    bad = (denominator == 0) | np.isinf(out)
     if isinstance(out, xr.DataArray):
-        return out.where(~zero)
-    return np.where(zero, np.nan, out)
+        return out.where(~bad)
+    return np.where(bad, np.nan, out)
 
 
 def ndvi(nir: Reflectance, red: Reflectance) -> Reflectance:
@@ -76,6 +85,32 @@ def msavi(nir: Reflectance, red: Reflectance) -> Reflectance:
         return 0.5 * (2.0 * nir + 1.0 - np.sqrt((2.0 * nir - 1.0) ** 2 + 8.0 * red))
 
 
+def cig(nir: Reflectance, green: Reflectance) -> Reflectance:
+    """Green chlorophyll index, GCI (B08, B03): N / G − 1; awesome-spectral-indices ``CIG``.
+
+    Gitelson, Gritz & Merzlyak (2003), doi:10.1078/0176-1617-00887. The catalogue's short name
+    is CIG ("Chlorophyll Index Green"), so that is the name here; GCI is the same index.
+    """
+    return _ratio(nir, green) - 1.0
+
+
+def cire(nir: Reflectance, rededge1: Reflectance) -> Reflectance:
+    """Red-edge chlorophyll index (B08, B05): N / RE1 − 1; awesome-spectral-indices ``CIRE``.
+
+    Gitelson, Gritz & Merzlyak (2003), doi:10.1078/0176-1617-00887.
+    """
+    return _ratio(nir, rededge1) - 1.0
+
+
+def ndwi(green: Reflectance, nir: Reflectance) -> Reflectance:
+    """McFeeters' normalised difference water index (B03, B08): (G − N) / (G + N).
+
+    Open water, not canopy moisture: awesome-spectral-indices ``NDWI``, McFeeters (1996),
+    doi:10.1080/01431169608948714. Gao's NDWI (NIR − SWIR) is :func:`lswi`.
+    """
+    return _ratio(green - nir, green + nir)
+
+
 INDEX_BANDS: dict[str, tuple[str, ...]] = {
     "ndvi": ("nir", "red"),
     "evi": ("nir", "red", "blue"),
@@ -83,6 +118,9 @@ INDEX_BANDS: dict[str, tuple[str, ...]] = {
     "lswi": ("nir08", "swir16"),
     "savi": ("nir", "red"),
     "msavi": ("nir", "red"),
+    "cig": ("nir", "green"),
+    "cire": ("nir", "rededge1"),
+    "ndwi": ("green", "nir"),
 }
 """Logical band names (Earth Search common names) each index needs, in argument order."""
 
@@ -95,5 +133,8 @@ INDEX_FUNCTIONS: dict[str, Callable[..., npt.NDArray[np.floating]]] = {
     "lswi": lswi,
     "savi": savi,
     "msavi": msavi,
+    "cig": cig,
+    "cire": cire,
+    "ndwi": ndwi,
 }
 """Index name → function, called with the bands of :data:`INDEX_BANDS` in order."""

@@ -31,6 +31,7 @@ from pestcast.features.cloud_mask import (
     SCL_CLASS_NAMES,
     validate_scl_mask_classes,
 )
+from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES, validate_parcel_indices
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.flows.crs import check_projected_crs
 from pestcast.flows.default_paths import DEFAULT_CONFIG
@@ -279,6 +280,18 @@ class ImageryConfig(_Strict):
     Fixed at fetch time (changing it re-reads every scene); the feature-time rule for a clear
     observation is ``features.min_clear_px``."""
     on_read_error: Literal["skip", "raise"] = "skip"
+    indices: tuple[str, ...] = DEFAULT_PARCEL_INDICES
+    """Indices whose parcel ``<index>_mean`` and ``_std`` go into the observations (names of
+    ``features.indices.INDEX_NAMES``); at least those the feature table reads. Fixed at fetch
+    time: changing the list re-reads every scene (it is part of the observation cache key)."""
+
+    @field_validator("indices")
+    @classmethod
+    def _known_indices(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return validate_parcel_indices(names)
+        except DataError as error:
+            raise ValueError(str(error)) from error
 
     @field_validator("scl_mask_classes")
     @classmethod

@@ -18,7 +18,6 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from pestcast.core.errors import SourceError
-from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
 from pestcast.flows.config import PestcastConfig
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.observations import ObservationSettings
@@ -66,7 +65,7 @@ def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
         )
     raster = parcel_labels(parcels, config)
     settings = ObservationSettings(
-        DEFAULT_PARCEL_INDICES, config.imagery.scl_mask_classes, raster.fingerprint
+        config.imagery.indices, config.imagery.scl_mask_classes, raster.fingerprint
     )
     outcomes = _observe_all(
         days, raster, list(parcels["parcel_id"]), settings=settings, config=config, layout=layout

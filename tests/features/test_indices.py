@@ -78,7 +78,15 @@ def test_xarray_in_xarray_out_keeps_coords_and_attrs() -> None:
 
 def test_every_index_has_a_function_and_bands() -> None:
     assert set(INDEX_FUNCTIONS) == set(INDEX_BANDS)
-    bands = {"blue": B, "red": R, "rededge1": RE, "nir": N, "nir08": N8A, "swir16": S1}
+    bands = {
+        "blue": B,
+        "green": 0.08,
+        "red": R,
+        "rededge1": RE,
+        "nir": N,
+        "nir08": N8A,
+        "swir16": S1,
+    }
     for name, function in INDEX_FUNCTIONS.items():
         arguments = [np.array([bands[band]]) for band in INDEX_BANDS[name]]
         assert np.isfinite(function(*arguments)).all()
