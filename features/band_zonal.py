@@ -33,10 +33,10 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from affine import Affine
-from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from pestcast.core.errors import ConfigError, DataError, ParcelError
+from pestcast.features.zonal import burn_polygons
 
 __all__ = [
     "DEFAULT_STATISTICS",
@@ -258,24 +258,10 @@ def parcel_label_layers(
     labels = np.zeros((layers.n_layers, *shape), dtype=np.int32)
     for k in range(layers.n_layers):
         members = chosen[layers.layer[chosen] == k]
-        labels[k] = _burn(layers.geometries[members], members + 1, transform, shape)
+        labels[k] = burn_polygons(
+            layers.geometries[members], members + 1, transform=transform, shape=shape
+        )
     return labels
-
-
-def _burn(
-    polygons: npt.NDArray[np.object_],
-    values: npt.NDArray[np.intp],
-    transform: Affine,
-    shape: tuple[int, int],
-) -> npt.NDArray[np.int32]:
-    keep = ~shapely.is_empty(polygons)
-    if not keep.any():
-        return np.zeros(shape, dtype=np.int32)
-    shapes = zip(polygons[keep], values[keep].tolist(), strict=True)
-    burnt = rasterize(
-        shapes, out_shape=shape, transform=transform, fill=0, all_touched=False, dtype="int32"
-    )
-    return np.asarray(burnt, dtype=np.int32)
 
 
 # --- parcel cells -----------------------------------------------------------------------------

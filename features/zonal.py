@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from pestcast.core.errors import DataError, ParcelError
 
-__all__ = ["parcel_pixel_labels", "zonal_statistics"]
+__all__ = ["burn_polygons", "parcel_pixel_labels", "zonal_statistics"]
 
 
 def parcel_pixel_labels(
@@ -43,11 +43,15 @@ def parcel_pixel_labels(
     _check_label_arguments(geometries, shape, inward_buffer_m, min_pixels_after_buffer)
     polygons = np.asarray(geometries, dtype=object)
     shrunk = shapely.buffer(polygons, -inward_buffer_m) if inward_buffer_m > 0 else polygons
-    labels = _burn(shrunk, np.arange(1, len(polygons) + 1), transform=transform, shape=shape)
+    labels = burn_polygons(
+        shrunk, np.arange(1, len(polygons) + 1), transform=transform, shape=shape
+    )
     counts = np.bincount(labels.ravel(), minlength=len(polygons) + 1)[1:]
     too_small = np.flatnonzero(counts < min_pixels_after_buffer)
     if too_small.size:
-        outlines = _burn(polygons[too_small], too_small + 1, transform=transform, shape=shape)
+        outlines = burn_polygons(
+            polygons[too_small], too_small + 1, transform=transform, shape=shape
+        )
         unclaimed = labels == 0
         labels[unclaimed] = outlines[unclaimed]
     return labels
@@ -74,7 +78,7 @@ def _check_label_arguments(
         )
 
 
-def _burn(
+def burn_polygons(
     polygons: npt.NDArray[np.object_],
     values: npt.NDArray[np.integer],
     *,

@@ -47,6 +47,7 @@ from pestcast.models import (
     risk_band,
     run_backtest,
     save_risk_model,
+    scored_rows,
     write_checksums,
 )
 from pestcast.models.uncertainty import fit_risk_bands
@@ -120,7 +121,7 @@ def _published_forecasts(
     parts = []
     for spec, backtest in name_spec:
         rows = backtest.forecasts
-        scored = rows[rows["in_crop"] & rows["label"].notna()]
+        scored = scored_rows(rows)
         bands = fit_risk_bands(scored["risk_model"], scored["label"], scored["season"])
         low, high = risk_band(bands, rows["risk_model"])
         classes = pd.Series(NOT_IN_CROP, index=rows.index, dtype=object)
@@ -151,6 +152,17 @@ def _published_forecasts(
     return pd.concat(parts, ignore_index=True)
 
 
+def _reliability_plot(path: Path, forecasts: pd.DataFrame, *, title: str) -> None:
+    scored = scored_rows(forecasts)
+    write_reliability_plot(
+        path,
+        labels=scored["label"],
+        raw=scored["risk_model_uncalibrated"],
+        calibrated=scored["risk_model"],
+        title=title,
+    )
+
+
 def _publish_backtest(
     config: PestcastConfig, layout: RunLayout, backtests: dict[str, tuple[RiskModelSpec, Backtest]]
 ) -> Path:
@@ -169,15 +181,8 @@ def _publish_backtest(
         forecasts.to_parquet(staging / FORECASTS, index=False)
         scores.to_csv(staging / SCORES, index=False, float_format="%.4f")
         for spec, backtest in backtests.values():
-            rows = backtest.forecasts
-            scored = rows[rows["in_crop"] & rows["label"].notna()]
-            write_reliability_plot(
-                staging / f"reliability_{_name(spec)}.png",
-                labels=scored["label"],
-                raw=scored["risk_model_uncalibrated"],
-                calibrated=scored["risk_model"],
-                title=f"{spec.pest} h{spec.horizon_days}",
-            )
+            path = staging / f"reliability_{_name(spec)}.png"
+            _reliability_plot(path, backtest.forecasts, title=f"{spec.pest} h{spec.horizon_days}")
         return {
             "region": config.region.name,
             "seasons": sorted(forecasts["season"].astype(str).unique()),
@@ -289,14 +294,10 @@ def _register(
             save_risk_model(
                 TrainedRiskModel(model.booster, model.spec, card, model.backtest), staging
             )
-            rows = model.backtest
-            assert rows is not None
-            scored = rows[rows["in_crop"] & rows["label"].notna()]
-            write_reliability_plot(
+            assert model.backtest is not None
+            _reliability_plot(
                 staging / f"{_name(model.spec)}.reliability.png",
-                labels=scored["label"],
-                raw=scored["risk_model_uncalibrated"],
-                calibrated=scored["risk_model"],
+                model.backtest,
                 title=f"{model.spec.pest} h{model.spec.horizon_days} · {version}",
             )
         write_checksums(staging)

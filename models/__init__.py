@@ -3,7 +3,13 @@
 Pure computation with typed arguments: no configuration, environment, Prefect or network access.
 """
 
-from pestcast.models.backtest import FORECASTERS, backtest_forecasts, in_crop_mask, season_folds
+from pestcast.models.backtest import (
+    FORECASTERS,
+    backtest_forecasts,
+    in_crop_mask,
+    scored_rows,
+    season_folds,
+)
 from pestcast.models.baselines import Climatology, fit_climatology, persistence_risk
 from pestcast.models.calibration import Calibration, calibrate, fit_calibration
 from pestcast.models.card import (
@@ -111,6 +117,7 @@ __all__ = [
     "run_backtest",
     "save_risk_model",
     "score_forecasts",
+    "scored_rows",
     "season_coverage",
     "season_folds",
     "season_order",

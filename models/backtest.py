@@ -33,6 +33,7 @@ __all__ = [
     "SeasonFold",
     "backtest_forecasts",
     "in_crop_mask",
+    "scored_rows",
     "season_folds",
 ]
 
@@ -55,6 +56,11 @@ def in_crop_mask(table: pd.DataFrame) -> npt.NDArray[np.bool_]:
     if IN_CROP not in table.columns:
         return np.ones(len(table), bool)
     return table[IN_CROP].fillna(1.0).to_numpy(dtype=np.float64) > 0.5
+
+
+def scored_rows(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The rows a backtest is scored on: labelled, of parcels in crop."""
+    return forecasts[forecasts["in_crop"].astype(bool) & forecasts["label"].notna()]
 
 
 def _both_classes(labels: npt.NDArray[np.float64]) -> bool:
@@ -139,7 +145,7 @@ def _fold_forecasts(table: pd.DataFrame, fold: SeasonFold, spec: RiskModelSpec) 
 
 def _calibrations(forecasts: pd.DataFrame, past_only: bool) -> dict[str, Calibration]:
     """Per season, the map fitted on the other (or earlier) seasons' labelled in-crop rows."""
-    usable = forecasts[forecasts["label"].notna() & forecasts["in_crop"]]
+    usable = scored_rows(forecasts)
     seasons = list(dict.fromkeys(forecasts["season"]))
     maps = {}
     for index, season in enumerate(seasons):

@@ -27,7 +27,12 @@ import pandas as pd
 from pestcast.core.errors import ModelError
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.features.timeseries import KEY_COLUMNS
-from pestcast.models.backtest import FORECASTERS, backtest_forecasts, in_crop_mask
+from pestcast.models.backtest import (
+    FORECASTERS,
+    backtest_forecasts,
+    in_crop_mask,
+    scored_rows,
+)
 from pestcast.models.booster import train_booster
 from pestcast.models.calibration import fit_calibration
 from pestcast.models.card import BacktestSummary, ModelCard, ScoreInterval, SkillTable
@@ -168,7 +173,7 @@ def run_backtest(
 
 def _summary(backtest: Backtest, settings: BacktestSettings, gap_days: int) -> BacktestSummary:
     tables = _skill_tables(backtest.scores)
-    scored = backtest.forecasts[backtest.forecasts["in_crop"] & backtest.forecasts["label"].notna()]
+    scored = scored_rows(backtest.forecasts)
     labels = scored["label"].to_numpy(dtype=np.float64)
     return BacktestSummary(
         seasons=tuple(dict.fromkeys(backtest.forecasts["season"].astype(str))),
@@ -214,7 +219,7 @@ def fit_risk_model(
 
     _check_table(table, spec)
     result = precomputed or run_backtest(table, spec, backtest)
-    scored = result.forecasts[result.forecasts["in_crop"] & result.forecasts["label"].notna()]
+    scored = scored_rows(result.forecasts)
     calibration = fit_calibration(
         scored["risk_model_uncalibrated"], scored["label"], what=f"{spec.pest} h{spec.horizon_days}"
     )

@@ -36,7 +36,7 @@ import pandas as pd
 from pestcast.flows.config import load_config
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.tables import read_parcels, read_surveys
-from pestcast.models import load_risk_model, read_model_card, reliability_table
+from pestcast.models import load_risk_model, read_model_card, reliability_table, scored_rows
 
 config = load_config(Path(os.environ.get("PESTCAST_CONFIG", "config/demo.yaml")))
 layout = RunLayout.from_config(config)
@@ -104,7 +104,7 @@ print(season_table.round(3).to_string())
 # curve is what a new season meets.
 
 # %%
-scored = forecasts[forecasts["in_crop"] & forecasts["label"].notna()]
+scored = scored_rows(forecasts)
 reliability = []
 for (pest, horizon), rows in scored.groupby(["pest", "horizon_days"]):
     labels = rows["label"].to_numpy(dtype=float)
