@@ -25,10 +25,12 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from tests.flows.loopback import LoopbackServer
 
 __all__ = ["PlanetaryComputerStandIn", "planetary_computer_item"]
 
@@ -46,7 +48,7 @@ class _Issued:
     expires: dt.datetime
 
 
-class PlanetaryComputerStandIn:
+class PlanetaryComputerStandIn(LoopbackServer):
     """A threaded HTTP server on a free port of 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -68,17 +70,7 @@ class PlanetaryComputerStandIn:
         self._secret = b"stand-in secret"
         self._serial = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.stand_in = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self._serve(_Handler, owner_attribute="stand_in")
 
     @property
     def token_url(self) -> str:
@@ -105,15 +97,6 @@ class PlanetaryComputerStandIn:
         """Every token issued so far is refused after ``requests`` more blob requests."""
         with self._lock:
             self._revoke_in = requests
-
-    def __enter__(self) -> PlanetaryComputerStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     # --- called by the handler threads ---------------------------------------------------
 

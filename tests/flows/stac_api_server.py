@@ -20,9 +20,11 @@ import json
 import threading
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.flows.loopback import LoopbackServer
 
 __all__ = ["RECORDED", "RecordedStacApi", "load_features"]
 
@@ -37,7 +39,7 @@ def load_features(name: str) -> list[dict[str, Any]]:
     return features
 
 
-class RecordedStacApi:
+class RecordedStacApi(LoopbackServer):
     """A threaded HTTP server on 127.0.0.1 (free port) serving ``items`` as a STAC API."""
 
     def __init__(
@@ -56,26 +58,7 @@ class RecordedStacApi:
         self.search_bodies: list[dict[str, Any]] = []
         self._failures: dict[str, deque[int | str]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> RecordedStacApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serve(_Handler, owner_attribute="api")
 
     def fail_next(self, path: str, *answers: int | str) -> None:
         """Answer the next requests to ``path`` with these HTTP statuses (or ``"bad-json"``)."""

@@ -18,10 +18,12 @@ import copy
 import json
 import threading
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.flows.loopback import LoopbackServer
 
 __all__ = ["RECORDED", "RecordedWeatherApi", "recorded"]
 
@@ -44,7 +46,7 @@ def recorded(name: str) -> dict[str, Any]:
     return answer
 
 
-class RecordedWeatherApi:
+class RecordedWeatherApi(LoopbackServer):
     """A threaded HTTP server on a free loopback port serving the recorded weather answers."""
 
     def __init__(self) -> None:
@@ -54,26 +56,7 @@ class RecordedWeatherApi:
         self._failures: dict[str, deque[int]] = {}
         self._uncut: set[str] = set()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> RecordedWeatherApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serve(_Handler, owner_attribute="api")
 
     def answer_with(self, path: str, body: dict[str, Any], *, cut: bool = True) -> None:
         """Serve ``body`` at ``path`` from now on, cut to the days asked for unless ``cut`` is
