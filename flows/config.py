@@ -462,6 +462,9 @@ class ForecastConfig(_Strict):
     no_data_after_days: Annotated[int, Field(ge=7, le=365)] = 42
     """A parcel with no clear image for longer than this and never surveyed for a pest is
     ``no_data`` for it: six weeks is six weekly forecasts without any new information."""
+    explain: Literal["at_risk", "all"] = "at_risk"
+    """Which parcels get reasons (TreeSHAP drivers): those in a warning class (medium, high),
+    or every parcel with data. Explaining costs ~50 predictions a parcel."""
 
 
 class ScoutingConfig(_Strict):

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +28,7 @@ from pestcast.flows.config import PestcastConfig
 from pestcast.flows.labels import CLASS_NAMES
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.publish import write_geojson_rfc7946
-from pestcast.flows.reasons import reasons_text
+from pestcast.flows.reasons import Reason, reasons_text
 from pestcast.flows.scouting import ScoutingCapacity, scouting_list
 from pestcast.models import (
     NOT_IN_CROP,
@@ -60,6 +60,10 @@ __all__ = [
 ]
 
 CLASS_NAMES_VI = {name: vi for name, (_, vi) in CLASS_NAMES.items()}
+Explain = Literal["at_risk", "all"]
+WARNING_CLASSES = ("medium", "high")
+"""Classes whose parcels get reasons under ``explain="at_risk"``."""
+NO_REASON = Reason("", "")
 MANIFEST = "manifest.json"
 _STAGING = ".staging-"
 
@@ -77,6 +81,7 @@ def parcel_warnings(
     *,
     rule: RiskClassRule,
     max_image_age_days: int,
+    explain: Explain = "at_risk",
 ) -> pd.DataFrame:
     """One row per parcel of one forecast date: risk, class and reasons per pest and horizon.
 
@@ -84,6 +89,9 @@ def parcel_warnings(
     crop), ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``, ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``,
     after ``parcel_id``. Parcels the feature table marks out of crop (``in_crop`` 0: fallow,
     flooded off-season) are ``not_in_crop`` and take no part in the week's regional mean.
+    Reasons are given for the parcels in a warning class (``explain="at_risk"``) or for every
+    parcel with data (``"all"``): TreeSHAP costs about 50 times a prediction, most of a
+    province's weekly run if every parcel were explained (``bench/results/scale.md``).
     """
     columns: dict[str, Any] = {"parcel_id": rows["parcel_id"].to_numpy()}
     in_crop = in_crop_mask(rows)
@@ -92,7 +100,8 @@ def parcel_warnings(
         risk = predict_risk(model, rows)
         classes = classify_risk(risk, rule, has_data=has_data)
         classes[~in_crop] = NOT_IN_CROP
-        said = _reasons(rows, model, has_data)
+        explained = has_data if explain == "all" else has_data & np.isin(classes, WARNING_CLASSES)
+        said = _reasons(rows, model, explained)
         key = f"{pest}_h{horizon}"
         low, high = risk_interval(model, risk)
         columns[f"risk_{key}"] = np.where(has_data, np.round(risk, 4), np.nan)
@@ -105,13 +114,17 @@ def parcel_warnings(
     return pd.DataFrame(columns)
 
 
-def _reasons(rows: pd.DataFrame, model: TrainedRiskModel, has_data: np.ndarray) -> list[Any]:
-    drivers = risk_drivers(model, rows, top_k=3)
-    values = rows[list(model.spec.features)].to_dict("records")
-    return [
-        reasons_text(found if known else [], row)
-        for found, row, known in zip(drivers, values, has_data, strict=True)
-    ]
+def _reasons(rows: pd.DataFrame, model: TrainedRiskModel, explained: np.ndarray) -> list[Reason]:
+    """Each row's top drivers in words; no words for the rows not ``explained``."""
+    said = [NO_REASON] * len(rows)
+    if not explained.any():
+        return said
+    subset = rows.loc[explained]
+    drivers = risk_drivers(model, subset, top_k=3)
+    values = subset[list(model.spec.features)].to_dict("records")
+    for position, found, row in zip(np.flatnonzero(explained), drivers, values, strict=True):
+        said[position] = reasons_text(found, row)
+    return said
 
 
 def class_counts(warnings: pd.DataFrame) -> dict[str, dict[str, int]]:

@@ -326,6 +326,7 @@ def scored_risk_map(
         models,
         rule=config.forecast.risk_classes.rule(),
         max_image_age_days=config.forecast.no_data_after_days,
+        explain=config.forecast.explain,
     )
     risk_map = risk_map_table(_configured_parcels(config), rows, warnings, models)
     return ScoredRiskMap(risk_map=risk_map, warnings=warnings, models=models)

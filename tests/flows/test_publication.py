@@ -15,8 +15,16 @@ import pytest
 
 from pestcast.core.errors import PublishError
 from pestcast.features import DEFAULT_FEATURE_SETTINGS, build_feature_table, feature_columns
-from pestcast.flows.publication import MANIFEST, has_usable_data, publish_folder, sha256_of
+from pestcast.flows.publication import (
+    MANIFEST,
+    has_usable_data,
+    parcel_warnings,
+    publish_folder,
+    sha256_of,
+)
 from pestcast.flows.reasons import has_phrase, reason, reasons_text
+from pestcast.models import NOT_IN_CROP, BacktestSettings, RiskClassRule, fit_risk_model
+from tests.models.conftest import spec, synthetic_table
 
 
 def writer(text: str) -> Any:
@@ -157,3 +165,22 @@ def test_a_publication_killed_midway_leaves_the_previous_one_and_latest(tmp_path
     assert publish_folder(target, writer("two"))  # the next run cleans up and publishes
     assert (tmp_path / "latest" / "risk_map.geojson").read_text(encoding="utf-8") == "two"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2024-12-30", "latest"]
+
+
+def test_reasons_go_to_the_parcels_in_a_warning_class_unless_all_are_explained() -> None:
+    table = synthetic_table(n_parcels=150)
+    model = fit_risk_model(table, spec(), backtest=BacktestSettings(replicates=20))
+    rows = table[table["forecast_date"] == table["forecast_date"].max()].reset_index(drop=True)
+    rows = rows.assign(days_since_clear_obs=5.0, history_surveys_bph=1.0)
+    options: dict[str, Any] = {"rule": RiskClassRule(), "max_image_age_days": 42}
+    at_risk = parcel_warnings(rows, {("bph", 7): model}, **options)
+    everyone = parcel_warnings(rows, {("bph", 7): model}, explain="all", **options)
+
+    warned = at_risk["class_bph_h7"].isin(["medium", "high"]).to_numpy()
+    in_crop = at_risk["class_bph_h7"] != NOT_IN_CROP
+    assert 0 < warned.sum() < in_crop.sum()
+    assert (at_risk.loc[warned, "reasons_bph_h7"] != "").all()
+    assert (at_risk.loc[~warned, "reasons_bph_h7"] == "").all()
+    assert (at_risk.loc[~warned, "reasons_vi_bph_h7"] == "").all()
+    pd.testing.assert_frame_equal(at_risk[warned], everyone[warned])
+    assert (everyone.loc[in_crop & ~warned, "reasons_bph_h7"] != "").any()
