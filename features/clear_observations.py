@@ -23,6 +23,7 @@ __all__ = [
     "FLOODING_LSWI_MARGIN",
     "FLOODING_MAX_NDVI",
     "OBSERVATION_COLUMNS",
+    "OPTIONAL_OBSERVATION_COLUMNS",
     "ClearObservations",
     "clear_observations",
     "latest_flooding_day",
@@ -40,6 +41,9 @@ OBSERVATION_COLUMNS = (
     *(f"{name}_mean" for name in DEFAULT_PARCEL_INDICES),
 )
 """Required columns; ``ndre_std`` is optional (NaN where absent)."""
+OPTIONAL_OBSERVATION_COLUMNS = ("scene_id", "ndre_std")
+"""Columns read when present (the scene id names a bad row in errors); no other is read, so a
+reader may load only these and :data:`OBSERVATION_COLUMNS`."""
 FLOODING_LSWI_MARGIN = 0.05
 """Xiao et al. (2005): a pixel is flooded when LSWI + 0.05 ≥ EVI or NDVI."""
 FLOODING_MAX_NDVI = 0.3

@@ -9,12 +9,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from pestcast.core.errors import DataError
-from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES, clear_sky_mask
+from pestcast.features.cloud_mask import (
+    DEFAULT_SCL_MASK_CLASSES,
+    clear_sky_mask,
+    validate_scl_mask_classes,
+)
 from pestcast.features.indices import INDEX_BANDS, INDEX_FUNCTIONS, INDEX_NAMES
-from pestcast.features.zonal import zonal_statistics
+from pestcast.features.zonal import ZonalAccumulator
 
 __all__ = [
     "DEFAULT_PARCEL_INDICES",
+    "ParcelIndexAccumulator",
     "index_from_bands",
     "parcel_index_stats",
     "validate_parcel_indices",
@@ -80,9 +85,50 @@ def parcel_index_stats(
     flat_labels = np.asarray(labels).ravel()
     inside = flat_labels > 0
     pixels = _parcel_pixels(bands, indices, scl.shape, inside)
-    values = {name: index_from_bands(name, pixels) for name in indices}
-    clear = clear_sky_mask(scl.ravel()[inside], mask_classes)
-    return zonal_statistics(values, flat_labels[inside], clear, n_parcels)
+    accumulator = ParcelIndexAccumulator(n_parcels, indices=indices, mask_classes=mask_classes)
+    accumulator.add(pixels, scl.ravel()[inside], flat_labels[inside])
+    return accumulator.table()
+
+
+class ParcelIndexAccumulator:
+    """:func:`parcel_index_stats` gathered piece by piece (strips of a tile, parcel pixels).
+
+    Each :meth:`add` takes the parcel pixels of one piece as flat arrays; :meth:`table` gives
+    the table :func:`parcel_index_stats` gives for all pieces at once (exactly for parcels
+    inside one piece, to float64 rounding for parcels split between pieces).
+    """
+
+    def __init__(
+        self,
+        n_parcels: int,
+        *,
+        indices: Sequence[str] = DEFAULT_PARCEL_INDICES,
+        mask_classes: Iterable[int] = DEFAULT_SCL_MASK_CLASSES,
+    ) -> None:
+        unknown = [name for name in indices if name not in INDEX_FUNCTIONS]
+        if unknown:
+            raise DataError(
+                f"unknown index {unknown[0]!r}; choose from {', '.join(INDEX_FUNCTIONS)}"
+            )
+        self.indices = tuple(indices)
+        self.mask_classes = validate_scl_mask_classes(mask_classes)
+        self.zonal = ZonalAccumulator(self.indices, n_parcels)
+
+    def add(
+        self,
+        bands: Mapping[str, npt.NDArray[np.float32]],
+        scl: npt.NDArray[np.integer],
+        labels: npt.NDArray[np.integer],
+    ) -> None:
+        """Add pixels: reflectance of :attr:`bands`, SCL and labels (0 outside parcels), all
+        flat and of one length."""
+        values = {name: index_from_bands(name, bands) for name in self.indices}
+        clear = clear_sky_mask(np.asarray(scl), self.mask_classes)
+        self.zonal.add(values, labels, clear)
+
+    def table(self) -> pd.DataFrame:
+        """One row per parcel position: ``n_px``, ``n_valid_px``, ``<index>_mean``/``_std``."""
+        return self.zonal.table()
 
 
 def index_from_bands(

@@ -112,6 +112,31 @@ class FeatureSettings:
         "field flooded this long ago that never turned green was not sown (e.g. flood-season "
         "fallow after the water receded) or its crop failed.",
     )
+    sar_change_lag_days: int = _setting(
+        24,
+        "Radar VH change is taken against the latest Sentinel-1 scene acquired 24–48 days "
+        "before the parcel's latest one: two 12-day revisits of Sentinel-1A, alone since "
+        "Sentinel-1B failed on 23 Dec 2021 (6-day revisits before, so 24 days is four then). "
+        "Over 24 days a tillering canopy's VH rises by several dB (about 8 dB from sowing to "
+        "heading in Mekong rice profiles), far above the noise of a parcel mean, and a harvest "
+        "in between drops it at once.",
+    )
+    sar_min_valid_px: int = _setting(
+        10,
+        "A parcel's radar backscatter counts with at least 10 valid 10 m pixels: Sentinel-1 GRD "
+        "speckle (4.4 looks per pixel; the 10 m pixels oversample the 20 × 22 m resolution "
+        "cell about 4.4 times) leaves the mean of N pixels about 4.3/√N dB uncertain, ±1.4 dB "
+        "at 10 pixels: well below the 6–8 dB VH rise of a rice crop.",
+    )
+    forecast_weather_windows_days: tuple[int, ...] = _setting(
+        (7, 14),
+        "Forecast weather over the next one and two weeks, the days the 7- and 14-day labels "
+        "look ahead (t < survey ≤ t + h). Two weeks is about as far as daily forecasts are "
+        "published (ECMWF's ensemble 15 days, Open-Meteo 16), and further would add only "
+        "climate: tropical rain forecasts are barely better than climatology at day 1 and lose "
+        "what skill they have within about a week (Vogel et al. 2018, 2020, Wea. Forecasting "
+        "33:369, 35:2367); a 28-day window would be mostly climatology.",
+    )
 
     def __post_init__(self) -> None:
         for name in _POSITIVE:
@@ -130,7 +155,11 @@ class FeatureSettings:
                 "feature setting crop_establishment_days must be ≤ crop_duration_days, got "
                 f"{self.crop_establishment_days} > {self.crop_duration_days}"
             )
-        for name in ("ndvi_change_lags_days", "weather_windows_days"):
+        for name in (
+            "ndvi_change_lags_days",
+            "weather_windows_days",
+            "forecast_weather_windows_days",
+        ):
             values = tuple(getattr(self, name))
             if not values or min(values) < 1 or len(set(values)) != len(values):
                 raise DataError(f"feature setting {name} needs distinct days ≥ 1, got {values}")
@@ -159,6 +188,8 @@ _AT_LEAST_ONE = (
     "light_trap_window_days",
     "crop_duration_days",
     "crop_establishment_days",
+    "sar_change_lag_days",
+    "sar_min_valid_px",
 )
 
 DEFAULT_FEATURE_SETTINGS = FeatureSettings()

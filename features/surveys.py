@@ -106,12 +106,14 @@ def survey_history_features(
     forecast_dates: pd.DatetimeIndex,
     pests: Sequence[str],
     window_days: int,
+    region_parcel_ids: pd.Index | None = None,
 ) -> dict[str, FloatGrid]:
     """Survey features of the module table, each of shape (forecast dates, parcels).
 
     ``commune_codes`` gives each parcel's commune as an integer; ``neighbours`` is a symmetric
     sparse (parcels × parcels) 0/1 matrix with an empty diagonal; ``window_days`` is the recent
-    survey window.
+    survey window. ``region_parcel_ids``: the whole region when ``parcel_ids`` is a block of it
+    (the region-wide shares count the surveys of all its parcels; default ``parcel_ids``).
     """
     if window_days < 1:
         raise DataError(f"the recent survey window must be ≥ 1 day, got {window_days}")
@@ -131,7 +133,10 @@ def survey_history_features(
         features[f"commune_infested_share_{pest}"] = _share(
             _commune_totals(infested, commune_codes) - infested, in_commune - surveyed
         )
-        features.update(_regional_features(records, days, len(parcel_ids), pest, window_days))
+        region = (
+            records if region_parcel_ids is None else pest_surveys(surveys, region_parcel_ids, pest)
+        )
+        features.update(_regional_features(region, days, len(parcel_ids), pest, window_days))
         features.update(_parcel_history(records, days, len(parcel_ids), pest))
     return features
 

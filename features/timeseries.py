@@ -55,12 +55,23 @@ feature                            unit    meaning
 ``trap_bph_log_<W>d``              log     ln(1 + BPH per trap-night) of the last W nights at
 ``trap_bph_log_trend_<W>d``                the district's traps and its change, W =
                                            ``light_trap_window_days`` [7]; NaN without traps
+``fcst_rain_sum_<W>d``             mm      forecast weather over the valid days t + 1 … t + W of
+``fcst_tmean_mean_<W>d``           °C      the latest forecast run issued on or before t (never
+``fcst_rh_mean_<W>d``              %       the realised weather), W = ``forecast_weather_``
+``fcst_wet_days_<W>d``             days    ``windows_days`` [7, 14]; NaN without forecasts; see
+``fcst_issue_age_days``            days    :mod:`features.weather_forecast`
+``vv_db_last`` ``vh_db_last``      dB      Sentinel-1 parcel gamma0 (mean of linear power) of
+``vh_vv_db_last``                          the latest radar scene available at t, and VH − VV;
+``vh_db_change_<L>d``              dB      VH change against the scene L–2L days before it,
+``days_since_sar_obs``             days    L = ``sar_change_lag_days`` [24]; its age; NaN
+                                           without radar; see :mod:`features.sar`
 weather and survey features        …       see :mod:`features.weather`, :mod:`features.surveys`
 =================================  ======  ======================================================
 
 Data-quality columns say how much to trust a row rather than what drives the pest:
 ``days_since_clear_obs``, ``last_obs_valid_px``, ``nbr_count``, ``days_since_survey_<p>``,
-``history_surveys_<p>`` and ``survey_field_weight_<p>``. They stay in the table (the risk map
+``history_surveys_<p>``, ``survey_field_weight_<p>``, ``fcst_issue_age_days`` and
+``days_since_sar_obs``. They stay in the table (the risk map
 publishes them) but :func:`feature_columns` leaves them out of the model inputs unless asked:
 their link to the pest runs through cloud seasons and survey sampling design, which change from
 one office to the next. ``in_crop`` (:data:`MASK_COLUMNS`) is a quality column that is never a
@@ -92,6 +103,7 @@ from pestcast.features.clear_observations import (
 )
 from pestcast.features.columns import require_columns
 from pestcast.features.crop_mask import in_crop_on
+from pestcast.features.sar import SAR_QUALITY_FEATURES, sar_features
 from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
 from pestcast.features.seasons import day_numbers, rice_season, season_start
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
@@ -100,6 +112,7 @@ from pestcast.features.spatial_evidence import (
     gaussian_kernel_matrix,
     light_trap_features,
     survey_field_features,
+    surveyed_parcels,
 )
 from pestcast.features.surveys import (
     SURVEY_QUALITY_FEATURES,
@@ -108,6 +121,7 @@ from pestcast.features.surveys import (
     survey_labels,
 )
 from pestcast.features.weather import weather_features
+from pestcast.features.weather_forecast import FORECAST_QUALITY_FEATURES, forecast_weather_grids
 
 __all__ = [
     "FLOODING_LSWI_MARGIN",
@@ -128,8 +142,15 @@ LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
 KEY_COLUMNS = ("parcel_id", "commune", "forecast_date", "season")
 PARCEL_COLUMNS = ("parcel_id", "commune", "x", "y")
 _INDICES = DEFAULT_PARCEL_INDICES
-QUALITY_FEATURES = ("days_since_clear_obs", "last_obs_valid_px", "nbr_count")
-"""Imagery and neighbourhood data-quality columns (survey ones: SURVEY_QUALITY_FEATURES)."""
+QUALITY_FEATURES = (
+    "days_since_clear_obs",
+    "last_obs_valid_px",
+    "nbr_count",
+    *FORECAST_QUALITY_FEATURES,
+    *SAR_QUALITY_FEATURES,
+)
+"""Imagery, neighbourhood and forecast-age data-quality columns (survey ones:
+SURVEY_QUALITY_FEATURES)."""
 MASK_COLUMNS = ("in_crop",)
 """Quality columns that are never model inputs: they say which rows to read, not why."""
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -188,6 +209,9 @@ def build_feature_table(
     settings: FeatureSettings = DEFAULT_FEATURE_SETTINGS,
     timezone: str = LOCAL_TIMEZONE,
     light_traps: pd.DataFrame | None = None,
+    weather_forecasts: pd.DataFrame | None = None,
+    sar_observations: pd.DataFrame | None = None,
+    region_parcel_ids: pd.Index | None = None,
 ) -> pd.DataFrame:
     """One row per forecast date × parcel (dates ascending, parcels in input order).
 
@@ -195,10 +219,16 @@ def build_feature_table(
     ``commune`` and centroid ``x``/``y`` in metres of a projected CRS (and optionally
     ``district``, for the light traps), ``weather`` and ``surveys`` follow the weather and survey
     table contracts (DESIGN.md), ``light_traps`` the light-trap contract
-    (``features.sowing.LIGHT_TRAP_COLUMNS``; None: the trap columns are NaN). Columns:
+    (``features.sowing.LIGHT_TRAP_COLUMNS``; None: the trap columns are NaN),
+    ``weather_forecasts`` the forecast weather contract
+    (``features.weather_forecast.FORECAST_WEATHER_COLUMNS``; None: the ``fcst_`` columns are
+    NaN), ``sar_observations`` the Sentinel-1 observation contract
+    (``features.sar.SAR_OBSERVATION_COLUMNS``; None: the radar columns are NaN). Columns:
     :data:`KEY_COLUMNS`, the features of this module's table, ``in_crop`` and
     ``label_<pest>_h<h>``. Rows of other tables whose parcel is not in ``parcels`` are ignored:
-    the parcel table defines the rows.
+    the parcel table defines the rows. When ``parcels`` is a block of a region
+    (:mod:`features.blocks`), ``region_parcel_ids`` names all the region's parcels and ``surveys``
+    holds theirs: the region-wide survey shares count them all.
     """
     _check_options(pests, horizons)
     parcel_table = _checked_parcels(parcels)
@@ -222,6 +252,13 @@ def build_feature_table(
         recent_days=settings.recent_flooding_days,
     )
     grids["days_into_season"] = _days_into_season(dates, len(parcel_ids))
+    grids |= sar_features(
+        sar_observations,
+        parcel_ids=parcel_ids,
+        forecast_dates=dates,
+        settings=settings,
+        timezone=timezone,
+    )
     communes, commune_codes = np.unique(parcel_table["commune"].to_numpy(), return_inverse=True)
     history = survey_history_features(
         surveys,
@@ -231,6 +268,7 @@ def build_feature_table(
         forecast_dates=dates,
         pests=pests,
         window_days=settings.survey_window_days,
+        region_parcel_ids=region_parcel_ids,
     )
     evidence = _spatial_evidence(
         surveys, light_traps, parcel_table, dates, pests=pests, settings=settings
@@ -241,7 +279,16 @@ def build_feature_table(
     weather_rows = _weather_rows(
         weather, dates, communes, commune_codes, windows=settings.weather_windows_days
     )
-    return _assemble(parcel_table, dates, [grids, weather_rows, history, evidence, labels])
+    forecast_rows = forecast_weather_grids(
+        weather_forecasts,
+        dates,
+        communes,
+        commune_codes,
+        windows=settings.forecast_weather_windows_days,
+    )
+    return _assemble(
+        parcel_table, dates, [grids, weather_rows, forecast_rows, history, evidence, labels]
+    )
 
 
 def _spatial_evidence(
@@ -254,13 +301,22 @@ def _spatial_evidence(
     settings: FeatureSettings,
 ) -> dict[str, FloatGrid]:
     """Survey infestation fields and light-trap catches (:mod:`features.spatial_evidence`)."""
+    parcel_ids = pd.Index(parcels["parcel_id"])
+    surveyed = surveyed_parcels(
+        surveys,
+        parcel_ids,
+        pests=pests,
+        forecast_dates=dates,
+        window_days=settings.survey_window_days,
+    )
     kernel = gaussian_kernel_matrix(
-        parcels["x"], parcels["y"], bandwidth_m=settings.survey_kernel_bandwidth_m
+        parcels["x"], parcels["y"], bandwidth_m=settings.survey_kernel_bandwidth_m, rows=surveyed
     )
     fields = survey_field_features(
         surveys,
-        parcel_ids=pd.Index(parcels["parcel_id"]),
+        parcel_ids=parcel_ids,
         kernel=kernel,
+        kernel_rows=surveyed,
         forecast_dates=dates,
         pests=pests,
         window_days=settings.survey_window_days,

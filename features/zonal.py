@@ -6,7 +6,7 @@ reduced to one row per parcel with :func:`numpy.bincount`, without a loop over p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from pestcast.core.errors import DataError, ParcelError
 
-__all__ = ["burn_polygons", "parcel_pixel_labels", "zonal_statistics"]
+__all__ = ["ZonalAccumulator", "burn_polygons", "parcel_pixel_labels", "zonal_statistics"]
 
 
 def parcel_pixel_labels(
@@ -117,20 +117,101 @@ def zonal_statistics(
 
     A pixel counts for every statistic or for none, so all means describe the same pixels.
     """
-    flat_labels = _flat_labels(labels, n_parcels)
-    usable = _usable_pixels(values, flat_labels, valid)
-    usable_labels = flat_labels[usable]
-    n_valid_px = np.bincount(usable_labels, minlength=n_parcels + 1)
-    columns: dict[str, npt.NDArray[np.generic]] = {
-        "n_px": np.bincount(flat_labels, minlength=n_parcels + 1)[1:],
-        "n_valid_px": n_valid_px[1:],
-    }
-    for name, array in values.items():
-        pixel_values = np.asarray(array, dtype=np.float64).ravel()[usable]
-        mean, std = _grouped_mean_std(pixel_values, usable_labels, n_valid_px)
-        columns[f"{name}_mean"] = mean[1:].astype(np.float32)
-        columns[f"{name}_std"] = std[1:].astype(np.float32)
-    return pd.DataFrame(columns)
+    accumulator = ZonalAccumulator(values, n_parcels)
+    accumulator.add(values, labels, valid)
+    return accumulator.table()
+
+
+class ZonalAccumulator:
+    """:func:`zonal_statistics` gathered over pieces of the grid (strips, blocks, pixel sets).
+
+    Each piece is reduced to per-parcel counts, means and sums of squared deviations from its
+    own means (two passes, which stay accurate for large means); pieces are merged with Chan's
+    pairwise update in float64. A parcel seen in one piece gets exactly the statistics of
+    :func:`zonal_statistics`; one split over pieces agrees to float64 rounding.
+    """
+
+    def __init__(self, names: Iterable[str], n_parcels: int, *, std: bool = True) -> None:
+        self.names = list(names)
+        self.n_parcels = int(n_parcels)
+        self.std = std
+        """False: means and counts only (no ``<name>_std`` column), from plain sums."""
+        size = self.n_parcels + 1
+        self.n_px = np.zeros(size, dtype=np.intp)
+        self.n_valid_px = np.zeros(size, dtype=np.intp)
+        self.mean = {name: np.zeros(size) for name in self.names}
+        """Per parcel: mean so far (with ``std``) or sum (without)."""
+        self.squares = {name: np.zeros(size) for name in self.names}
+        """Per parcel: sum of squared deviations from its mean (M2)."""
+
+    def add(
+        self,
+        values: Mapping[str, npt.NDArray[np.floating]],
+        labels: npt.NDArray[np.integer],
+        valid: npt.NDArray[np.bool_],
+    ) -> None:
+        """Add the pixels of one piece: arrays of the same size, labels 0 outside parcels."""
+        if sorted(values) != sorted(self.names):
+            raise DataError(
+                f"arrays {sorted(values)} differ from the ones started with {self.names}"
+            )
+        flat_labels = _flat_labels(labels, self.n_parcels)
+        usable = _usable_pixels(values, flat_labels, valid)
+        usable_labels = flat_labels[usable]
+        size = self.n_parcels + 1
+        counts = np.bincount(usable_labels, minlength=size)
+        seen = np.flatnonzero(counts)  # a strip of a tile holds a few of its parcels
+        self.n_px += np.bincount(flat_labels, minlength=size)
+        for name, array in values.items():
+            pixel_values = np.asarray(array).ravel()[usable].astype(np.float64)
+            if not self.std:  # plain sums: the mean is their quotient in table()
+                self.mean[name] += np.bincount(usable_labels, weights=pixel_values, minlength=size)
+                continue
+            mean, squares = _grouped_mean_squares(pixel_values, usable_labels, counts)
+            before = (self.n_valid_px[seen], self.mean[name][seen], self.squares[name][seen])
+            merged = _merged_moments(before, (counts[seen], mean[seen], squares[seen]))
+            self.mean[name][seen], self.squares[name][seen] = merged
+        self.n_valid_px += counts
+
+    def table(self) -> pd.DataFrame:
+        """One row per parcel position; the columns of :func:`zonal_statistics`."""
+        columns: dict[str, npt.NDArray[np.generic]] = {
+            "n_px": self.n_px[1:],
+            "n_valid_px": self.n_valid_px[1:],
+        }
+        counts = self.n_valid_px[1:]
+        for name in self.names:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = self.mean[name][1:] if self.std else self.mean[name][1:] / counts
+                mean = np.where(counts > 0, mean, np.nan)
+                std = np.sqrt(self.squares[name][1:] / counts)
+            columns[f"{name}_mean"] = mean.astype(np.float32)
+            if self.std:
+                columns[f"{name}_std"] = std.astype(np.float32)
+        return pd.DataFrame(columns)
+
+
+_Moments = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""Per parcel: count, mean, sum of squared deviations from the mean."""
+
+
+def _merged_moments(
+    before: _Moments, piece: _Moments
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Mean and M2 of two pixel sets together (Chan et al.); either side taken as it is when
+    the other is empty, so a parcel seen once keeps its values bit for bit."""
+    n_a, mean_a, squares_a = before
+    n_b, mean_b, squares_b = piece
+    n = n_a + n_b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = mean_b - mean_a
+        mean = np.where(n_a == 0, mean_b, np.where(n_b == 0, mean_a, mean_a + delta * n_b / n))
+        squares = np.where(
+            n_a == 0,
+            squares_b,
+            np.where(n_b == 0, squares_a, squares_a + squares_b + delta**2 * n_a * n_b / n),
+        )
+    return mean, squares
 
 
 def _flat_labels(labels: npt.NDArray[np.integer], n_parcels: int) -> npt.NDArray[np.intp]:
@@ -164,15 +245,17 @@ def _usable_pixels(
     return usable
 
 
-def _grouped_mean_std(
+def _grouped_mean_squares(
     pixel_values: npt.NDArray[np.float64],
     pixel_labels: npt.NDArray[np.intp],
     counts: npt.NDArray[np.intp],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Mean and population std per label; two passes, which stay accurate for large means."""
+    """Mean and sum of squared deviations per label; two passes, accurate for large means."""
     size = counts.size
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.bincount(pixel_labels, weights=pixel_values, minlength=size) / counts
-        deviations = pixel_values - mean[pixel_labels]
-        variance = np.bincount(pixel_labels, weights=deviations**2, minlength=size) / counts
-    return mean, np.sqrt(variance)
+    deviations = np.subtract(pixel_values, mean[pixel_labels])
+    summed = np.bincount(
+        pixel_labels, weights=np.square(deviations, out=deviations), minlength=size
+    )
+    return mean, np.asarray(summed, dtype=np.float64)

@@ -50,6 +50,8 @@ DEFAULT_DEMO_DATA = Path("data/demo")
 """Where ``pestcast demo`` simulates the region that ``config/demo.yaml`` reads."""
 LOG_FILE = Path("logs") / "pestcast.log"
 """Prefect's run logs with their tracebacks, under the configured ``paths.work_dir``."""
+CHAINS = frozenset({"weekly", "retrain"})
+"""Commands whose flow runs several stages: their summary is shown stage by stage."""
 
 
 @dataclass
@@ -214,7 +216,7 @@ def _run(
     *,
     command: str | None = None,
     options: dict[str, Any] | None = None,
-) -> None:
+) -> dict[str, Any]:
     started = time.monotonic()
     try:
         config = _load(config_path)
@@ -229,7 +231,9 @@ def _run(
     except PestcastError as error:
         raise _fail(command or stage, error) from None
     title = f"\npestcast {command or stage} · region {config.region.name}"
-    typer.echo(render_summary(stage, f"{title} · {time.monotonic() - started:.0f} s", summary))
+    shown = "run" if stage in CHAINS else stage
+    typer.echo(render_summary(shown, f"{title} · {time.monotonic() - started:.0f} s", summary))
+    return summary
 
 
 def _flow(stage: str, config: PestcastConfig) -> Callable[..., dict[str, Any]]:
@@ -237,7 +241,8 @@ def _flow(stage: str, config: PestcastConfig) -> Callable[..., dict[str, Any]]:
     temporary one), with Prefect's logs going to the log file of ``config``."""
     apply_prefect_defaults()
     use_running_prefect_server()
-    from pestcast.flows import pipeline
+    from pestcast.flows import pipeline, weekly
+    from pestcast.flows.runners import with_task_runner
 
     log_file = config.paths.work_dir / LOG_FILE
     _SESSION.log_file = route_prefect_logs(log_file, verbose=_SESSION.verbose)
@@ -249,7 +254,11 @@ def _flow(stage: str, config: PestcastConfig) -> Callable[..., dict[str, Any]]:
         "train": pipeline.train_flow,
         "backtest": pipeline.backtest_flow,
         "forecast": pipeline.forecast_flow,
+        "weekly": weekly.weekly_flow,
+        "retrain": weekly.retrain_flow,
     }
+    if stage == "fetch":
+        return with_task_runner(pipeline.fetch_flow, config)
     return flows[stage]
 
 
@@ -448,25 +457,10 @@ def bulletin(
 def _earlier_maps(
     settings: PestcastConfig, day: dt.date, *, weeks: tuple[int, ...], scratch: Path
 ) -> list[Path]:
-    """Risk maps ``weeks`` weeks before ``day``: the published one, else the feature table's
-    rows of that date scored with the current models (written into ``scratch``)."""
-    import pandas as pd
+    """Risk maps ``weeks`` weeks before ``day`` (see ``weekly.earlier_risk_maps``)."""
+    from pestcast.flows.weekly import earlier_risk_maps
 
-    from pestcast.flows.layout import RunLayout
-    from pestcast.flows.publish import write_geojson_rfc7946
-    from pestcast.flows.tasks import scored_risk_map
-
-    layout = RunLayout.from_config(settings)
-    table = pd.read_parquet(layout.feature_table) if layout.feature_table.is_file() else None
-    maps = []
-    for earlier in (day - dt.timedelta(weeks=n) for n in weeks):
-        published = layout.forecast_dir(earlier) / "risk_map.geojson"
-        if published.is_file():
-            maps.append(published)
-        elif table is not None and (table["forecast_date"] == pd.Timestamp(earlier)).any():
-            scored = scored_risk_map(settings, layout, table, pd.Timestamp(earlier))
-            maps.append(write_geojson_rfc7946(scored.risk_map, scratch / f"{earlier}.geojson"))
-    return maps
+    return earlier_risk_maps(settings, day, weeks=weeks, scratch=scratch)
 
 
 @app.command(name="sowing-windows")
@@ -508,15 +502,43 @@ def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
-def fetch(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Search STAC and reduce every scene to per-parcel index statistics."""
-    _run("fetch", config)
+def fetch(
+    config: ConfigOption = DEFAULT_CONFIG,
+    keep_pixels: Annotated[
+        bool,
+        typer.Option(
+            "--keep-pixels",
+            help="Also keep each solar day's reflectance bands and SCL as COGs with a STAC "
+            "item, in <paths.work_dir>/pixels/<solar day>/.",
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Read again the days recorded as unreadable in "
+            "<paths.work_dir>/failed_scenes.json (skipped otherwise).",
+        ),
+    ] = False,
+) -> None:
+    """Search STAC and reduce every scene to per-parcel index statistics; days already cached
+    are not read again."""
+    _run("fetch", config, options={"keep_pixels": keep_pixels, "retry_failed": retry_failed})
+
+
+LatestOption = Annotated[
+    bool,
+    typer.Option(
+        "--latest",
+        help="Only the newest forecast date (a weekly forecast); training needs the full table.",
+    ),
+]
 
 
 @app.command()
-def features(config: ConfigOption = DEFAULT_CONFIG) -> None:
+def features(config: ConfigOption = DEFAULT_CONFIG, latest: LatestOption = False) -> None:
     """Build the parcel × forecast-date feature table."""
-    _run("features", config)
+    _run("features", config, options={"latest_only": latest})
 
 
 @app.command()
@@ -548,9 +570,69 @@ def backtest(
 
 
 @app.command()
-def forecast(config: ConfigOption = DEFAULT_CONFIG) -> None:
+def forecast(config: ConfigOption = DEFAULT_CONFIG, latest: LatestOption = False) -> None:
     """Score the newest forecast date and publish the GeoJSON risk map."""
-    _run("forecast", config)
+    _run("forecast", config, options={"latest_only": latest})
+
+
+@app.command()
+def weekly(
+    config: ConfigOption = DEFAULT_CONFIG,
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="Forecast date (a forecast weekday); default: the last one up to today.",
+        ),
+    ] = None,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale", help="Publish even if no new clear imagery came in since the last."
+        ),
+    ] = False,
+) -> None:
+    """The week: fetch, features, forecast, exports and bulletin; publishes only on new imagery."""
+    options = {"forecast_date": date and date.date(), "allow_stale": allow_stale}
+    summary = _run("weekly", config, options=options)
+    news, exports, bulletin_files = summary["new_imagery"], summary["exports"], summary["bulletin"]
+    since = news["previous_forecast"] or "the first scene"
+    new_days = len(news["new_clear_solar_days"])
+    typer.echo(f"  new imagery     {new_days} clear solar days since {since}")
+    typer.echo(f"  exports         {exports['folder']} ({exports['files']} files)")
+    pdf = "with" if bulletin_files["pdf"] else "without"
+    typer.echo(f"  bulletin        {bulletin_files['folder']} ({pdf} PDF)")
+
+
+@app.command()
+def retrain(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Fetch, rebuild the features and train: new models go into service if not worse."""
+    _run("retrain", config)
+
+
+@app.command()
+def serve(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Serve the weekly and retrain deployments on their schedules (needs a Prefect server)."""
+    try:
+        settings = _load(config)
+        apply_prefect_defaults()
+        if use_running_prefect_server().url is None:
+            raise ConfigError(
+                "pestcast serve needs a Prefect server to keep the deployments and their "
+                "schedules: start one with `prefect server start` (its UI is then at "
+                "http://127.0.0.1:4200), or set PREFECT_API_URL to a running one"
+            )
+        from pestcast.flows.weekly import RETRAIN_CRON, WEEKLY_CRON, serve_deployments
+
+        region, timezone = settings.region.name, settings.region.timezone
+        typer.echo(
+            f"serving pestcast-weekly/{region} ({WEEKLY_CRON}) and pestcast-retrain/{region} "
+            f"({RETRAIN_CRON}), cron in {timezone}; Ctrl-C stops"
+        )
+        serve_deployments(config, settings)
+    except PestcastError as error:
+        raise _fail("serve", error) from None
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -53,12 +54,14 @@ from pestcast.models import (
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "DaskConfig",
     "FeatureConfig",
     "ImageryConfig",
     "ModelConfig",
     "PestcastConfig",
     "PestcastWarning",
     "RiskClassConfig",
+    "SarSourceConfig",
     "ScoutingConfig",
     "check_config_paths",
     "load_config",
@@ -72,6 +75,8 @@ DATASET_FOLDER_SUFFIXES = frozenset({".gdb", ".parquet"})
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 LOGICAL_BANDS = ("blue", "green", "red", "rededge1", "nir", "nir08", "swir16", "swir22", "scl")
+SAR_BANDS = ("vv", "vh")
+"""Polarisations of ``sources.sentinel1``, each a linear gamma0 asset."""
 Pest = Literal["bph", "blast"]
 PESTS: tuple[Pest, ...] = ("bph", "blast")
 
@@ -153,6 +158,54 @@ class StacSourceConfig(_Strict):
                 f"unknown: {unknown or 'none'}, missing: {missing or 'none'}"
             )
         return keys
+
+
+class SarSourceConfig(_Strict):
+    """Sentinel-1 RTC backscatter (``sources.sentinel1``): an optional second imagery source
+    that sees through clouds (see ``flows.sar_observations``).
+
+    Without ``url`` (from the config or its profile) the collection is searched in the same
+    STAC source as ``sources.stac``, read with its signing unless ``signing`` is given: the demo
+    catalog and Planetary Computer hold both collections.
+    """
+
+    profile: str | None = None
+    """Provider profile filling in the keys not given here, e.g. ``planetary-computer-s1-rtc``
+    (``config/stac_profiles/``) or the path of a profile YAML file."""
+    url: str | None = None
+    """STAC API URL or static catalog.json; default: ``sources.stac.url``."""
+    collection: str = "sentinel-1-rtc"
+    asset_keys: dict[str, str] = Field(default_factory=lambda: {band: band for band in SAR_BANDS})
+    """Polarisation (``vv``, ``vh``) → the source's asset key of its linear gamma0 COG."""
+    signing: AssetSigning = AssetSigning()
+    """As ``sources.stac.signing``; default: that of ``sources.stac`` when ``url`` is theirs."""
+    max_concurrent_reads: Annotated[int, Field(ge=1, le=32)] = DEFAULT_CONCURRENT_READS
+    allow_hrefs_outside_catalog: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_profile(cls, raw: Any) -> Any:
+        return apply_stac_profile(raw, allowed_keys=set(cls.model_fields) - {"profile"})
+
+    @field_validator("asset_keys")
+    @classmethod
+    def _both_polarisations(cls, keys: dict[str, str]) -> dict[str, str]:
+        if set(keys) != set(SAR_BANDS):
+            raise ValueError(
+                f"asset_keys must map exactly {', '.join(SAR_BANDS)} (linear gamma0 COGs); "
+                f"got {sorted(keys)}"
+            )
+        return keys
+
+    def access(self) -> AssetAccess:
+        """How scenes of this source are read (signing, concurrency)."""
+        return AssetAccess(signing=self.signing, max_concurrent_reads=self.max_concurrent_reads)
+
+    def search_url(self) -> str:
+        """The source's URL (filled from ``sources.stac`` when the config gave none)."""
+        if self.url is None:
+            raise ConfigError("sources.sentinel1.url is not set; give url: or a profile")
+        return self.url
 
 
 class TableSourceConfig(_Strict):
@@ -255,6 +308,25 @@ class SourcesConfig(_Strict):
     """Store of officers' field checks (``pestcast feedback``), read with the surveys."""
     light_traps: LightTrapSourceConfig | None = None
     """Light-trap counts for the escape sowing windows (``pestcast sowing-windows``)."""
+    weather_forecasts: TableSourceConfig | None = None
+    """Past weather forecast runs per commune (``issued``, ``valid_date``, ``lead_days``…; see
+    ``flows.weather_forecasts``) for the ``fcst_`` features; without it those are NaN."""
+    sentinel1: SarSourceConfig | None = None
+    """Sentinel-1 RTC backscatter per parcel (optional); without it nothing changes."""
+
+    @field_validator("sentinel1")
+    @classmethod
+    def _sentinel1_beside_stac(
+        cls, radar: SarSourceConfig | None, info: ValidationInfo
+    ) -> SarSourceConfig | None:
+        """A radar source without url is searched where the optical one is, signed alike."""
+        stac = info.data.get("stac")
+        if radar is None or radar.url is not None or not isinstance(stac, StacSourceConfig):
+            return radar
+        update: dict[str, Any] = {"url": stac.url}
+        if "signing" not in radar.model_fields_set:
+            update["signing"] = stac.signing
+        return radar.model_copy(update=update)
 
     @field_validator("weather", mode="wrap")
     @classmethod
@@ -284,6 +356,9 @@ class ImageryConfig(_Strict):
     """Indices whose parcel ``<index>_mean`` and ``_std`` go into the observations (names of
     ``features.indices.INDEX_NAMES``); at least those the feature table reads. Fixed at fetch
     time: changing the list re-reads every scene (it is part of the observation cache key)."""
+    max_memory_gb: Annotated[float, Field(gt=0)] | None = None
+    """Memory the fetch may fill with solar days in flight, in GB (10⁹ bytes); null: half of
+    the memory available when the fetch starts. At least one day is always read."""
 
     @field_validator("indices")
     @classmethod
@@ -319,6 +394,10 @@ class FeatureConfig(_Strict):
 
     forecast_weekday: Annotated[int, Field(ge=0, le=6)] = 0
     """Weekday of the weekly forecast dates (0 = Monday)."""
+    block_parcels: Annotated[int, Field(ge=1_000)] = 50_000
+    """Parcels per block when the table is built in blocks of whole communes (each with a halo
+    of neighbours, ``features.blocks``): the features stage's memory follows the block, not the
+    province. The rows are the same whatever the block size."""
     neighbour_radius_m: float = DEFAULT_FEATURE_SETTINGS.neighbour_radius_m
     survey_window_days: int = DEFAULT_FEATURE_SETTINGS.survey_window_days
     imagery_lookback_days: int = DEFAULT_FEATURE_SETTINGS.imagery_lookback_days
@@ -334,6 +413,11 @@ class FeatureConfig(_Strict):
     light_trap_window_days: int = DEFAULT_FEATURE_SETTINGS.light_trap_window_days
     crop_duration_days: int = DEFAULT_FEATURE_SETTINGS.crop_duration_days
     crop_establishment_days: int = DEFAULT_FEATURE_SETTINGS.crop_establishment_days
+    sar_change_lag_days: int = DEFAULT_FEATURE_SETTINGS.sar_change_lag_days
+    sar_min_valid_px: int = DEFAULT_FEATURE_SETTINGS.sar_min_valid_px
+    forecast_weather_windows_days: tuple[int, ...] = (
+        DEFAULT_FEATURE_SETTINGS.forecast_weather_windows_days
+    )
 
     @model_validator(mode="after")
     def _valid_settings(self) -> FeatureConfig:
@@ -345,7 +429,7 @@ class FeatureConfig(_Strict):
 
     def settings(self) -> FeatureSettings:
         """The feature settings these values describe."""
-        return FeatureSettings(**self.model_dump(exclude={"forecast_weekday"}))
+        return FeatureSettings(**self.model_dump(exclude={"forecast_weekday", "block_parcels"}))
 
 
 SeasonLabel = Annotated[str, Field(pattern=r"^\d{4}-(WS|SA|AW)$")]
@@ -462,9 +546,10 @@ class ForecastConfig(_Strict):
     no_data_after_days: Annotated[int, Field(ge=7, le=365)] = 42
     """A parcel with no clear image for longer than this and never surveyed for a pest is
     ``no_data`` for it: six weeks is six weekly forecasts without any new information."""
-    explain: Literal["at_risk", "all"] = "at_risk"
-    """Which parcels get reasons (TreeSHAP drivers): those in a warning class (medium, high),
-    or every parcel with data. Explaining costs ~50 predictions a parcel."""
+    explain: Literal["all", "at_risk", "high", "none"] = "at_risk"
+    """Which parcels get reasons (TreeSHAP drivers): every parcel with data, those in a warning
+    class (medium, high), the high ones, or none. Explaining costs ~50 predictions a parcel:
+    most of a province's weekly run (``bench/results/scale.md``)."""
 
 
 class ScoutingConfig(_Strict):
@@ -482,6 +567,21 @@ class PathsConfig(_Strict):
     published outputs, which can be deleted and rebuilt."""
 
 
+class DaskConfig(_Strict):
+    """The Dask cluster of ``runner: dask`` (see ``flows.runners``)."""
+
+    address: Annotated[str, Field(pattern=r"^(tcp|tls)://[^\s/]+:\d+$")] | None = None
+    """Scheduler of a running cluster (``dask scheduler``), e.g. ``tcp://10.0.0.5:8786``;
+    null: start a local cluster with the settings below for the run (they are ignored
+    otherwise)."""
+    n_workers: Annotated[int, Field(ge=1, le=256)] = 2
+    """Worker processes of the local cluster."""
+    threads_per_worker: Annotated[int, Field(ge=1, le=64)] = 1
+    memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*([kMGT]i?B)$")] = "4GiB"
+    """Memory of each local worker, e.g. ``4GiB``; Dask pauses a worker, then restarts it,
+    when it holds more."""
+
+
 class PestcastConfig(_Strict):
     """One run of pestcast: where data comes from, how it is processed, where results go."""
 
@@ -493,6 +593,10 @@ class PestcastConfig(_Strict):
     forecast: ForecastConfig = ForecastConfig()
     scouting: ScoutingConfig = ScoutingConfig()
     paths: PathsConfig
+    runner: Literal["local", "dask"] = "local"
+    """Where the fetch's tasks (blocks of solar days) run: threads of this process, or the
+    workers of the Dask cluster of ``dask``."""
+    dask: DaskConfig = DaskConfig()
 
     @model_validator(mode="after")
     def _forecast_date_is_a_forecast_day(self) -> PestcastConfig:
@@ -665,6 +769,11 @@ def _path_problems(config: PestcastConfig) -> list[tuple[str, str | None]]:
     catalog = _local_catalog(sources.stac.url)
     if catalog is not None:
         checks.append(("sources.stac.url", _source_problem(catalog, folders_allowed=False)))
+    radar = None if sources.sentinel1 is None else sources.sentinel1.url
+    radar_catalog = None if radar in {None, sources.stac.url} else _local_catalog(str(radar))
+    if radar_catalog is not None:
+        problem = _source_problem(radar_catalog, folders_allowed=False)
+        checks.append(("sources.sentinel1.url", problem))
     if sources.light_traps is not None:
         checks.append(("sources.light_traps.path", _source_problem(sources.light_traps.path)))
         if sources.light_traps.stations is not None:
@@ -672,6 +781,9 @@ def _path_problems(config: PestcastConfig) -> list[tuple[str, str | None]]:
             checks.append(("sources.light_traps.stations", _source_problem(stations)))
     if sources.feedback is not None:
         checks.append(("sources.feedback.path", _store_problem(sources.feedback.path)))
+    if sources.weather_forecasts is not None:
+        forecasts = sources.weather_forecasts.path
+        checks.append(("sources.weather_forecasts.path", _source_problem(forecasts)))
     return checks
 
 

@@ -37,8 +37,28 @@ class RunLayout:
         return self.work_dir / "observations"
 
     @property
+    def pixel_dir(self) -> Path:
+        """``pestcast fetch --keep-pixels``: one folder per solar day of COGs and a STAC item."""
+        return self.work_dir / "pixels"
+
+    @property
+    def failed_scenes(self) -> Path:
+        """Solar days that failed to read for a permanent reason; skipped until retried."""
+        return self.work_dir / "failed_scenes.json"
+
+    @property
     def observations(self) -> Path:
         return self.work_dir / "parcel_observations.parquet"
+
+    @property
+    def sar_observation_dir(self) -> Path:
+        """One Parquet file per solar day of Sentinel-1 RTC: per-parcel backscatter."""
+        return self.work_dir / "sar_observations"
+
+    @property
+    def sar_observations(self) -> Path:
+        """Per-parcel Sentinel-1 backscatter of every solar day (``sources.sentinel1``)."""
+        return self.work_dir / "sar_observations.parquet"
 
     @property
     def scene_log(self) -> Path:
@@ -48,6 +68,11 @@ class RunLayout:
     @property
     def feature_table(self) -> Path:
         return self.work_dir / "features.parquet"
+
+    @property
+    def latest_feature_table(self) -> Path:
+        """The newest forecast date's rows only (``pestcast features --latest``)."""
+        return self.work_dir / "features_latest.parquet"
 
     def model_dir(self, model_version: str) -> Path:
         return self.model_registry / model_version

@@ -6,6 +6,10 @@ first valid pixel winning. The cache key covers everything the statistics depend
 the Parquet file instead of the rasters, and any change recomputes. A cache file that cannot be
 read or does not hold what this day's statistics hold (truncated, corrupt, other parcels) is
 reported as a warning, renamed to ``*.corrupt`` beside it and rebuilt from the rasters.
+
+With a pixel folder (``pestcast fetch --keep-pixels``) the day's mosaic is also kept as COGs
+(``flows.pixel_cache``), written from the same strips the statistics are computed from; a day
+counts as cached only when both its statistics and its pixels are there.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,14 +29,18 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from pestcast.core.atomic import atomic_path
 from pestcast.features.indices import INDEX_BANDS
-from pestcast.features.scene_stats import parcel_index_stats
-from pestcast.flows.raster_read import AnalysisGrid, read_solar_day
+from pestcast.flows.pixel_cache import keep_day_pixels, pixel_folder, pixels_complete
+from pestcast.flows.raster_read import AnalysisGrid, scene_block_bytes
 from pestcast.flows.stac_search import SceneRef
+from pestcast.flows.strip_stats import StripConsumer, solar_day_parcel_stats
 
 __all__ = [
+    "DayObservation",
     "ObservationSettings",
     "observation_cache_path",
+    "observe_day",
     "observe_solar_day",
+    "pixel_cache_key",
     "read_cached_observations",
     "required_bands",
 ]
@@ -65,16 +74,28 @@ def observation_cache_path(
     """The Parquet file holding this solar day's statistics under these exact settings."""
     fingerprint = {
         "format": CACHE_FORMAT,
+        **_day_fingerprint(scenes, grid),
+        "settings": [settings.indices, settings.mask_classes, settings.parcels_fingerprint],
+    }
+    digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:16]
+    return directory / f"{scenes[0].solar_day.isoformat()}_{digest}.parquet"
+
+
+def pixel_cache_key(scenes: Sequence[SceneRef], grid: AnalysisGrid, bands: Sequence[str]) -> str:
+    """Key of one solar day's kept pixels: its scenes, the grid and the bands read."""
+    fingerprint = {"pixels": CACHE_FORMAT, **_day_fingerprint(scenes, grid), "bands": list(bands)}
+    return hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:16]
+
+
+def _day_fingerprint(scenes: Sequence[SceneRef], grid: AnalysisGrid) -> dict[str, Any]:
+    return {
         "scenes": [
             (s.item_id, sorted(s.asset_hrefs.items()), s.boa_offset_dn, s.available_utc.isoformat())
             for s in scenes
         ],
         "local_files": [_file_version(href) for s in scenes for href in s.asset_hrefs.values()],
         "grid": [grid.crs, list(grid.transform)[:6], list(grid.shape)],
-        "settings": [settings.indices, settings.mask_classes, settings.parcels_fingerprint],
     }
-    digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:16]
-    return directory / f"{scenes[0].solar_day.isoformat()}_{digest}.parquet"
 
 
 def _file_version(href: str) -> tuple[int, int] | None:
@@ -84,6 +105,19 @@ def _file_version(href: str) -> tuple[int, int] | None:
         return None
     stat = path.stat()
     return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class DayObservation:
+    """One solar day's parcel statistics, and what it took to get them."""
+
+    stats: pd.DataFrame
+    from_cache: bool
+    """True: nothing was read (the statistics, and the pixels if asked for, were cached)."""
+    bytes_read: int = 0
+    """Compressed bytes of the image blocks under the grid (``raster_read.scene_block_bytes``)."""
+    scenes_read: int = 0
+    """Items of the day whose assets were opened."""
 
 
 def observe_solar_day(
@@ -99,25 +133,66 @@ def observe_solar_day(
 
     A cache file that fails :func:`read_cached_observations` is set aside and rebuilt.
     """
+    return observe_day(
+        scenes, grid, labels, parcel_ids, settings=settings, cache_path=cache_path
+    ).stats
+
+
+def observe_day(
+    scenes: Sequence[SceneRef],
+    grid: AnalysisGrid,
+    labels: npt.NDArray[np.int32],
+    parcel_ids: Sequence[str],
+    *,
+    settings: ObservationSettings,
+    cache_path: Path,
+    pixel_dir: Path | None = None,
+) -> DayObservation:
+    """:func:`observe_solar_day`, also keeping the day's pixels under ``pixel_dir`` if given."""
+    bands = required_bands(settings.indices)
+    folder = None if pixel_dir is None else pixel_folder(pixel_dir, scenes)
+    key = pixel_cache_key(scenes, grid, bands)
     cached = read_cached_observations(cache_path, parcel_ids, settings=settings)
-    if cached is not None:
-        return cached
-    arrays = read_solar_day(scenes, grid, bands=required_bands(settings.indices))
-    stats = parcel_index_stats(
-        arrays.reflectance,
-        arrays.scl,
+    if cached is not None and (folder is None or pixels_complete(folder, key)):
+        return DayObservation(stats=cached, from_cache=True)
+
+    def statistics(on_strip: StripConsumer | None = None) -> pd.DataFrame:
+        return _day_statistics(scenes, grid, labels, parcel_ids, settings, on_strip=on_strip)
+
+    if folder is None:
+        stats = statistics()
+    else:
+        stats = keep_day_pixels(folder, scenes, grid, bands=bands, key=key, read=statistics)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache_path) as temporary:
+        stats.to_parquet(temporary, index=False)
+    read_bytes = sum(scene_block_bytes(scene, grid, bands=bands) for scene in scenes)
+    return DayObservation(stats, from_cache=False, bytes_read=read_bytes, scenes_read=len(scenes))
+
+
+def _day_statistics(
+    scenes: Sequence[SceneRef],
+    grid: AnalysisGrid,
+    labels: npt.NDArray[np.int32],
+    parcel_ids: Sequence[str],
+    settings: ObservationSettings,
+    *,
+    on_strip: StripConsumer | None,
+) -> pd.DataFrame:
+    stats = solar_day_parcel_stats(
+        scenes,
+        grid,
         labels,
+        bands=required_bands(settings.indices),
         n_parcels=len(parcel_ids),
         indices=settings.indices,
         mask_classes=settings.mask_classes,
+        on_strip=on_strip,
     )
     stats.insert(0, "parcel_id", list(parcel_ids))
     stats.insert(1, "scene_id", "+".join(s.item_id for s in scenes))
     stats.insert(2, "acquired_utc", pd.Timestamp(scenes[0].acquired_utc))
     stats.insert(3, "available_utc", pd.Timestamp(max(s.available_utc for s in scenes)))
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(cache_path) as temporary:
-        stats.to_parquet(temporary, index=False)
     return stats
 
 

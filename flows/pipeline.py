@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,25 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.futures import as_completed
 
 from pestcast.core.errors import SourceError
 from pestcast.flows.config import PestcastConfig
+from pestcast.flows.failure_ledger import FailureLedger
+from pestcast.flows.fetch_cache import DayCache, DayOutcome, settle_days
+from pestcast.flows.fetch_plan import (
+    DAYS_PER_TASK,
+    FetchPlan,
+    day_peak_bytes,
+    memory_budget_bytes,
+    plan_fetch,
+    run_bounded,
+)
 from pestcast.flows.layout import RunLayout
-from pestcast.flows.observations import ObservationSettings
+from pestcast.flows.observations import ObservationSettings, required_bands
+from pestcast.flows.progress import fetch_progress
+from pestcast.flows.runners import with_task_runner
+from pestcast.flows.sar_observations import fetch_sar_observations
 from pestcast.flows.stac_search import SceneRef, group_by_solar_day
 from pestcast.flows.tasks import (
     ParcelRaster,
@@ -37,6 +52,7 @@ from pestcast.flows.training import backtest_models, train_risk_models
 from pestcast.models import ModelCard, read_model_card
 
 __all__ = [
+    "DAYS_PER_TASK",
     "backtest_flow",
     "features_flow",
     "fetch_flow",
@@ -46,13 +62,17 @@ __all__ = [
 ]
 
 WEEK_DAYS = 7
-DAYS_PER_TASK = 16
-"""Solar days per task: coarse tasks keep Prefect's per-task overhead small."""
 
 
 @flow(name="pestcast-fetch")
-def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
-    """Find scenes over the parcels and reduce each solar day to per-parcel index statistics."""
+def fetch_flow(
+    config: PestcastConfig, keep_pixels: bool = False, retry_failed: bool = False
+) -> dict[str, Any]:
+    """Find scenes over the parcels and reduce each solar day to per-parcel index statistics.
+
+    Days already cached, and days recorded as unreadable (unless ``retry_failed``), are not
+    read again; ``keep_pixels`` also keeps each day's mosaic as COGs (``flows.pixel_cache``).
+    """
     layout = RunLayout.from_config(config)
     parcels: gpd.GeoDataFrame = load_parcels(config)
     scenes = find_scenes(config, parcels)
@@ -67,63 +87,118 @@ def fetch_flow(config: PestcastConfig) -> dict[str, Any]:
     settings = ObservationSettings(
         config.imagery.indices, config.imagery.scl_mask_classes, raster.fingerprint
     )
-    outcomes = _observe_all(
-        days, raster, list(parcels["parcel_id"]), settings=settings, config=config, layout=layout
+    cache = DayCache(
+        observation_dir=layout.observation_dir,
+        pixel_dir=layout.pixel_dir if keep_pixels else None,
+        grid=raster.grid,
+        settings=settings,
+        parcel_ids=tuple(parcels["parcel_id"]),
     )
-    write_observations(outcomes, layout)
-    return _fetch_summary(len(parcels), outcomes)
+    run = _observe_all(days, raster, cache, config=config, layout=layout, retry=retry_failed)
+    write_observations(run.outcomes, layout)
+    sentinel1 = fetch_sar_observations(config, parcels, raster, layout)  # {} if not configured
+    return _fetch_summary(len(parcels), run) | sentinel1
+
+
+@dataclass(frozen=True)
+class _FetchRun:
+    outcomes: list[DayOutcome]
+    """One per solar day, in day order."""
+    plan: FetchPlan
+    ledger: Path
+    pixel_dir: Path | None
 
 
 def _observe_all(
     days: Sequence[Sequence[SceneRef]],
     raster: ParcelRaster,
-    parcel_ids: list[str],
+    cache: DayCache,
     *,
-    settings: ObservationSettings,
     config: PestcastConfig,
     layout: RunLayout,
-) -> list[dict[str, Any]]:
-    logger = get_run_logger()
-    blocks = [days[i : i + DAYS_PER_TASK] for i in range(0, len(days), DAYS_PER_TASK)]
-    futures = [
-        observe_scene_block.submit(
-            block,
-            raster,
-            parcel_ids,
-            settings=settings,
-            cache_dir=layout.observation_dir,
-            on_read_error=config.imagery.on_read_error,
-        )
-        for block in blocks
-    ]
-    outcomes: list[dict[str, Any]] = []
-    for future in futures:
-        outcomes.extend(future.result())
-        logger.info("scenes processed: %d/%d solar days", len(outcomes), len(days))
-    return outcomes
+    retry: bool,
+) -> _FetchRun:
+    """Settle the cached and recorded days, then read the others in blocks, as many at once as
+    memory allows; the failure ledger is updated as each block finishes."""
+    ledger = FailureLedger.load(layout.failed_scenes)
+    on_read_error = config.imagery.on_read_error
+    skip_recorded = not retry and on_read_error == "skip"
+    settled, to_read = settle_days(days, cache, ledger, skip_recorded=skip_recorded)
+    plan = _fetch_plan(len(to_read), raster, cache, config.imagery.max_memory_gb)
+    _update_ledger(ledger, settled)
+    outcomes = list(settled)
+    with fetch_progress(len(days), logger=get_run_logger()) as progress:
+        progress.days_done(settled)
+        for finished in run_bounded(
+            plan.blocks(to_read),
+            lambda block: observe_scene_block.submit(
+                block, raster, cache, on_read_error=on_read_error, progress=progress.channel
+            ),
+            limit=plan.days_in_flight,
+            wait_first=lambda futures: next(as_completed(futures)),
+        ):
+            _update_ledger(ledger, finished)
+            progress.days_done(finished)  # those of tasks that ran in another process
+            outcomes.extend(finished)
+    outcomes.sort(key=lambda outcome: outcome.key)
+    return _FetchRun(outcomes, plan, layout.failed_scenes, cache.pixel_dir)
 
 
-def _fetch_summary(n_parcels: int, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    used = [o for o in outcomes if o["status"] != "skipped" and o["parcels_with_clear_pixels"] > 0]
-    cloudy = [
-        o for o in outcomes if o["status"] != "skipped" and o["parcels_with_clear_pixels"] == 0
-    ]
-    skipped = Counter("read error (see scenes.json)" for o in outcomes if o["status"] == "skipped")
-    if cloudy:
-        skipped["no clear pixel over any parcel (cloud, shadow or nodata)"] = len(cloudy)
+def _fetch_plan(
+    n_days: int, raster: ParcelRaster, cache: DayCache, max_memory_gb: float | None
+) -> FetchPlan:
+    n_bands = len(required_bands(cache.settings.indices))
+    day_bytes = day_peak_bytes(
+        raster.labels, n_bands=n_bands, keep_pixels=cache.pixel_dir is not None
+    )
+    return plan_fetch(n_days, day_bytes, memory_budget_bytes(max_memory_gb))
+
+
+def _update_ledger(ledger: FailureLedger, outcomes: Sequence[DayOutcome]) -> None:
+    """Record the days that failed for good (and tries of recorded days), forget the days
+    that are read or cached after all; save."""
+    for outcome in outcomes:
+        failed = outcome.failure
+        if failed is None:
+            ledger.forget(outcome.key)
+        elif not outcome.recorded and (failed.failure.permanent or ledger.get(failed.key)):
+            ledger.record(failed)
+    ledger.save()
+
+
+def _fetch_summary(n_parcels: int, run: _FetchRun) -> dict[str, Any]:
+    outcomes = run.outcomes
+    usable = [o for o in outcomes if o.status != "skipped"]
+    used = [o for o in usable if o.parcels_with_clear_pixels > 0]
+    skipped = Counter(o.skip_reason() for o in outcomes if o.status == "skipped")
+    if cloudy := len(usable) - len(used):
+        skipped["no clear pixel over any parcel (cloud, shadow or nodata)"] = cloudy
+    read = [o for o in outcomes if o.status == "read"]
+    bytes_read = sum(o.bytes_read for o in read)
+    scenes_read = sum(o.scenes_read for o in read)
+    unreadable = [o for o in outcomes if o.failure is not None and o.failure.failure.permanent]
     return {
         "parcels": n_parcels,
         "solar_days_found": len(outcomes),
         "scenes_used": len(used),
-        "scenes_read_from_cache": sum(o["status"] == "cached" for o in outcomes),
+        "scenes_read_from_cache": sum(o.status == "cached" for o in outcomes),
         "scenes_skipped": dict(skipped),
+        "solar_days_read": len(read),
+        "scenes_read": scenes_read,
+        "bytes_read": bytes_read,
+        "bytes_per_scene": round(bytes_read / scenes_read) if scenes_read else 0,
+        "solar_days_unreadable": len(unreadable),
+        "failed_scenes_ledger": str(run.ledger),
+        "pixels": None if run.pixel_dir is None else str(run.pixel_dir),
+        "memory_plan": run.plan.to_json(),
     }
 
 
 @flow(name="pestcast-features")
-def features_flow(config: PestcastConfig) -> dict[str, Any]:
-    """Build the parcel × forecast-date feature table from observations, weather and surveys."""
-    path = build_features(config, RunLayout.from_config(config))
+def features_flow(config: PestcastConfig, latest_only: bool = False) -> dict[str, Any]:
+    """Build the parcel × forecast-date feature table from observations, weather and surveys;
+    ``latest_only``: the newest forecast date only, for a weekly forecast (training needs all)."""
+    path = build_features(config, RunLayout.from_config(config), latest_only=latest_only)
     table = pd.read_parquet(path, columns=["forecast_date"])
     last = table["forecast_date"].max().date()
     summary: dict[str, Any] = {
@@ -209,10 +284,11 @@ def _metrics(config: PestcastConfig, directory: Path) -> dict[str, Any]:
 
 
 @flow(name="pestcast-forecast")
-def forecast_flow(config: PestcastConfig) -> dict[str, Any]:
-    """Score the newest forecast date and publish the risk map."""
+def forecast_flow(config: PestcastConfig, latest_only: bool = False) -> dict[str, Any]:
+    """Score the newest forecast date and publish the risk map; ``latest_only``: from the table
+    of ``features_flow(latest_only=True)``."""
     layout = RunLayout.from_config(config)
-    published = publish_risk_map(config, layout)
+    published = publish_risk_map(config, layout, latest_only=latest_only)
     return {
         "risk_map": str(published.path),
         "latest": str(layout.latest_forecast / published.path.name),
@@ -224,7 +300,7 @@ def forecast_flow(config: PestcastConfig) -> dict[str, Any]:
 def run_flow(config: PestcastConfig) -> dict[str, Any]:
     """The whole chain: find scenes → parcel features → train → score → publish."""
     return {
-        "fetch": fetch_flow(config),
+        "fetch": with_task_runner(fetch_flow, config)(config),
         "features": features_flow(config),
         "train": train_flow(config),
         "forecast": forecast_flow(config),

@@ -60,9 +60,14 @@ __all__ = [
 ]
 
 CLASS_NAMES_VI = {name: vi for name, (_, vi) in CLASS_NAMES.items()}
-Explain = Literal["at_risk", "all"]
-WARNING_CLASSES = ("medium", "high")
-"""Classes whose parcels get reasons under ``explain="at_risk"``."""
+Explain = Literal["all", "at_risk", "high", "none"]
+EXPLAINED_CLASSES: dict[str, tuple[str, ...]] = {
+    "all": RISK_CLASSES,
+    "at_risk": ("medium", "high"),
+    "high": ("high",),
+    "none": (),
+}
+"""The classes whose parcels get reasons, by ``forecast.explain``."""
 NO_REASON = Reason("", "")
 MANIFEST = "manifest.json"
 _STAGING = ".staging-"
@@ -89,9 +94,9 @@ def parcel_warnings(
     crop), ``class_<p>_h<h>``, ``class_vi_<p>_h<h>``, ``reasons_<p>_h<h>``, ``reasons_vi_<p>_h<h>``,
     after ``parcel_id``. Parcels the feature table marks out of crop (``in_crop`` 0: fallow,
     flooded off-season) are ``not_in_crop`` and take no part in the week's regional mean.
-    Reasons are given for the parcels in a warning class (``explain="at_risk"``) or for every
-    parcel with data (``"all"``): TreeSHAP costs about 50 times a prediction, most of a
-    province's weekly run if every parcel were explained (``bench/results/scale.md``).
+    Reasons are given to the parcels with data in the classes of ``explain``
+    (:data:`EXPLAINED_CLASSES`): TreeSHAP costs about 50 predictions, most of a province's
+    weekly run if every parcel were explained (``bench/results/scale.md``).
     """
     columns: dict[str, Any] = {"parcel_id": rows["parcel_id"].to_numpy()}
     in_crop = in_crop_mask(rows)
@@ -100,7 +105,7 @@ def parcel_warnings(
         risk = predict_risk(model, rows)
         classes = classify_risk(risk, rule, has_data=has_data)
         classes[~in_crop] = NOT_IN_CROP
-        explained = has_data if explain == "all" else has_data & np.isin(classes, WARNING_CLASSES)
+        explained = has_data & np.isin(classes, EXPLAINED_CLASSES[explain])
         said = _reasons(rows, model, explained)
         key = f"{pest}_h{horizon}"
         low, high = risk_interval(model, risk)

@@ -4,7 +4,14 @@ Each asset is opened (local path or URL, through GDAL's COG-aware HTTP reader) a
 nearest-neighbour resampling onto the grid, with the grid's CRS and transform always given
 explicitly. Nearest keeps SCL classes and DN 0 (nodata) exact and puts 20 m bands on a 10 m grid
 by repeating pixels. GDAL only fetches the COG blocks under the grid, so a small grid over a
-whole tile reads a few blocks, not the tile.
+whole tile reads a few blocks, not the tile. An asset on the grid's pixel lattice (same CRS,
+pixels the grid's size or a whole multiple of it, origin a whole number of grid pixels away:
+Sentinel-2 on a grid snapped to 10 m) skips the warper: a plain windowed read, pixels repeated
+for 20 m and 60 m, gives the same array byte for byte at a fraction of the cost.
+
+:class:`SolarDayStrips` reads a solar day a strip of grid rows at a time, each asset opened
+once, so memory follows the strip, not the tile; it can read just some pixels of a strip
+(the parcels'), gathered from the assets' own resolution.
 
 The assets of one scene are read concurrently (``SceneRef.access.max_concurrent_reads``: over
 HTTP a read waits mostly on round trips) by a thread pool shared by the whole process, so the
@@ -24,24 +31,27 @@ new token. Error messages show the unsigned href only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 
-from pestcast.core.errors import ConfigError, DataError, SceneReadError
+from pestcast.core.errors import ConfigError, DataError, SceneReadError, SourceError
 from pestcast.features.reflectance import dn_to_reflectance
 from pestcast.flows.crs import check_projected_crs
 from pestcast.flows.signing import CollectionSigner, TokenError, collection_signer
@@ -51,11 +61,14 @@ __all__ = [
     "DEFAULT_GDAL_OPTIONS",
     "AnalysisGrid",
     "SceneArrays",
+    "SolarDayStrips",
     "analysis_grid",
     "check_projected_crs",
     "mosaic_solar_day",
+    "read_asset_values",
     "read_scene",
     "read_solar_day",
+    "scene_block_bytes",
 ]
 
 SCL_BAND = "scl"
@@ -78,6 +91,8 @@ by concurrent reads), and every block is decoded once per read anyway
 (``bench/results/concurrent_reads.md``)."""
 
 SignHref = Callable[[str], str]
+
+_T = TypeVar("_T")
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 """Reading pools by (process id, size): a forked child never inherits its parent's threads."""
@@ -170,6 +185,33 @@ def read_scene(
     return SceneArrays(reflectance=reflectance, scl=scl.astype(np.uint8))
 
 
+def read_asset_values(
+    scene: SceneRef,
+    grid: AnalysisGrid,
+    *,
+    bands: Sequence[str],
+    sign_href: SignHref | None = None,
+    gdal_options: Mapping[str, str | int] | None = None,
+    max_concurrent_reads: int | None = None,
+) -> dict[str, npt.NDArray[Any]]:
+    """The raw values of the ``bands`` assets of ``scene`` on ``grid`` (nearest), unconverted:
+    for sources whose assets are physical values already (Sentinel-1 RTC linear gamma0).
+
+    0 wherever an asset has nodata or does not reach; the options and errors are those of
+    :func:`read_scene` (no SCL is read).
+    """
+    wanted = list(dict.fromkeys(bands))
+    _check_bands(scene, wanted)
+    reader = _AssetReader(
+        scene,
+        grid,
+        sign_href if sign_href is not None else _source_signer(scene),
+        {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})},
+    )
+    workers = max_concurrent_reads or scene.access.max_concurrent_reads
+    return dict(zip(wanted, _read_all(reader, wanted, workers), strict=True))
+
+
 def read_solar_day(
     scenes: Sequence[SceneRef],
     grid: AnalysisGrid,
@@ -198,6 +240,191 @@ def read_solar_day(
             break
         mosaic = mosaic_solar_day([mosaic, read_scene(scene, grid, **options)])
     return mosaic
+
+
+def scene_block_bytes(scene: SceneRef, grid: AnalysisGrid, *, bands: Sequence[str]) -> int:
+    """Compressed bytes of the full-resolution blocks of the ``bands`` (and SCL) assets of
+    ``scene`` that lie under ``grid`` (TIFF tile byte counts): what reading the scene onto the
+    grid fetches, headers and overviews aside. An asset that cannot be opened or does not say
+    (not a tiled GeoTIFF) counts 0. Opens each asset again; over HTTP its header is usually
+    still in GDAL's cache."""
+    reader = _AssetReader(scene, grid, _source_signer(scene), DEFAULT_GDAL_OPTIONS)
+    total = 0
+    with rasterio.Env(**DEFAULT_GDAL_OPTIONS):
+        for band in dict.fromkeys([*bands, SCL_BAND]):
+            try:
+                with rasterio.open(reader.signed(band, scene.asset_hrefs[band])) as source:
+                    total += _block_bytes_under(source, grid)
+            except (RasterioError, OSError, KeyError, ValueError):
+                continue
+    return total
+
+
+def _block_bytes_under(source: DatasetReader, grid: AnalysisGrid) -> int:
+    bounds = transform_bounds(grid.crs, source.crs, *grid.bounds, densify_pts=21)
+    window = from_bounds(*bounds, transform=source.transform)
+    row0 = max(0, math.floor(window.row_off))
+    row1 = min(source.height, math.ceil(window.row_off + window.height))
+    col0 = max(0, math.floor(window.col_off))
+    col1 = min(source.width, math.ceil(window.col_off + window.width))
+    if row0 >= row1 or col0 >= col1:
+        return 0
+    height, width = source.block_shapes[0]
+    return sum(
+        source.block_size(1, i, j) or 0
+        for i in range(row0 // height, (row1 - 1) // height + 1)
+        for j in range(col0 // width, (col1 - 1) // width + 1)
+    )
+
+
+class SolarDayStrips:
+    """The items of one solar day opened on ``grid`` and read a strip of grid rows at a time.
+
+    Each asset is opened once, when first needed, and stays open (with GDAL's cache of its
+    decoded blocks) until :meth:`close`, so a block shared by two strips decodes once. Every
+    strip is mosaicked like :func:`read_solar_day`, whose arrays it gives row for row, byte for
+    byte: the items in the given order, each pixel from the first that has it, the next item
+    read only while a pixel asked for lacks data. The options are those of :func:`read_scene`.
+    """
+
+    def __init__(
+        self,
+        scenes: Sequence[SceneRef],
+        grid: AnalysisGrid,
+        *,
+        bands: Sequence[str],
+        sign_href: SignHref | None = None,
+        gdal_options: Mapping[str, str | int] | None = None,
+        max_concurrent_reads: int | None = None,
+    ) -> None:
+        if not scenes:
+            raise DataError(
+                "SolarDayStrips needs at least one scene; group_by_solar_day gives lists"
+            )
+        self.bands = [band for band in dict.fromkeys(bands) if band != SCL_BAND]
+        for scene in scenes:
+            _check_bands(scene, [*self.bands, SCL_BAND])
+        options = {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})}
+        self.grid = grid
+        self._scenes = [
+            _SceneStrips(
+                _AssetReader(
+                    scene,
+                    grid,
+                    sign_href if sign_href is not None else _source_signer(scene),
+                    options,
+                )
+            )
+            for scene in scenes
+        ]
+        self._workers = max_concurrent_reads or scenes[0].access.max_concurrent_reads
+
+    def read(self, rows: range, positions: npt.NDArray[np.intp] | None = None) -> SceneArrays:
+        """Grid ``rows`` of the day's mosaic: arrays of shape (len(rows), columns), or only the
+        pixels at flat ``positions`` in the strip (row-major), as 1-D arrays in their order."""
+        if not (0 <= rows.start < rows.stop <= self.grid.shape[0]) or rows.step != 1:
+            raise DataError(f"rows {rows} are not a strip of the grid's {self.grid.shape[0]} rows")
+        width = self.grid.shape[1]
+        pixels = None if positions is None else _StripPixels(rows, width, positions)
+        mosaic = self._scene_strip(0, rows, pixels)
+        for number in range(1, len(self._scenes)):
+            if _valid_pixels(mosaic).all():
+                break
+            mosaic = mosaic_solar_day([mosaic, self._scene_strip(number, rows, pixels)])
+        return mosaic
+
+    def _scene_strip(self, number: int, rows: range, pixels: _StripPixels | None) -> SceneArrays:
+        scene = self._scenes[number]
+        bands = [*self.bands, SCL_BAND]
+        if self._workers <= 1:
+            *dn, scl = [scene.read(band, rows, pixels) for band in bands]
+        else:
+            *dn, scl = _pool(self._workers).map(lambda band: scene.read(band, rows, pixels), bands)
+        offset = scene.reader.scene.boa_offset_dn
+        reflectance = {
+            band: dn_to_reflectance(values, offset_dn=offset)
+            for band, values in zip(self.bands, dn, strict=True)
+        }
+        return SceneArrays(reflectance=reflectance, scl=scl.astype(np.uint8))
+
+    def close(self) -> None:
+        """Close every open asset."""
+        for scene in self._scenes:
+            scene.close()
+
+    def __enter__(self) -> SolarDayStrips:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class _SceneStrips:
+    """The assets of one scene, each opened on the grid when first read and kept open."""
+
+    def __init__(self, reader: _AssetReader) -> None:
+        self.reader = reader
+        self._open: dict[str, tuple[DatasetReader, _GridAsset]] = {}
+        self._urls: dict[str, str] = {}
+        """The (signed) URL each open asset was opened with."""
+
+    def read(self, band: str, rows: range, pixels: _StripPixels | None) -> npt.NDArray[Any]:
+        """DN of ``band`` on grid ``rows``, or at ``pixels`` of them."""
+        return self.reader.retrying(lambda: self._read(band, rows, pixels))
+
+    def _read(self, band: str, rows: range, pixels: _StripPixels | None) -> npt.NDArray[Any]:
+        href = self.reader.scene.asset_hrefs[band]
+        url = self._urls.get(band) or self.reader.signed(band, href)
+        try:
+            if band not in self._open:
+                source = rasterio.open(url)
+                self._urls[band], self._open[band] = (
+                    url,
+                    (source, _GridAsset(source, self.reader.grid)),
+                )
+            asset = self._open[band][1]
+            return asset.rows(rows) if pixels is None else asset.pixels(pixels)
+        except (RasterioError, OSError) as error:
+            self._close(band)  # a retry opens it again, with a new token if it is signed
+            raise self.reader.failed(band, href, url, error) from (error if url == href else None)
+
+    def _close(self, band: str) -> None:
+        self._urls.pop(band, None)
+        source, asset = self._open.pop(band, (None, None))
+        if asset is not None:
+            asset.close()
+        if source is not None:
+            source.close()
+
+    def close(self) -> None:
+        for band in list(self._open):
+            self._close(band)
+
+
+def read_band_strips(
+    href: str,
+    grid: AnalysisGrid,
+    strips: Iterable[tuple[range, npt.NDArray[np.intp] | None]],
+) -> Iterator[npt.NDArray[Any]]:
+    """Band 1 of the raster at ``href`` on ``grid``, one strip of grid rows at a time.
+
+    For each ``(rows, positions)`` of ``strips`` in turn, yields the values of grid ``rows``
+    (shape (len(rows), columns)), or with ``positions`` only those at the flat positions in the
+    strip. Values are as :func:`read_scene` reads them before conversion: the raster's own type,
+    0 where it has no data. The raster stays open between strips. Raises SourceError naming
+    ``href`` if it cannot be read.
+    """
+    try:
+        with rasterio.open(href) as source, _GridAsset(source, grid) as band:
+            for rows, positions in strips:
+                if positions is None:
+                    yield band.rows(rows)
+                else:
+                    yield band.pixels(_StripPixels(rows, grid.shape[1], positions))
+    except (RasterioError, OSError) as error:
+        raise SourceError(
+            f"cannot read {href}: {error}; check that the file exists and is a GeoTIFF"
+        ) from error
 
 
 def mosaic_solar_day(layers: Sequence[SceneArrays]) -> SceneArrays:
@@ -274,30 +501,39 @@ class _AssetReader:
     gdal_options: Mapping[str, str | int]
 
     def read(self, band: str) -> npt.NDArray[Any]:
-        """The asset of ``band`` on the grid. A read signed with a collection token is retried
-        once with a new token: one that expired or was revoked mid-read shows only as a failed
-        block read, not as HTTP 403."""
-        href = self.scene.asset_hrefs[band]
+        """The asset of ``band`` on the grid."""
+        return self.retrying(lambda: self._read(band, self.scene.asset_hrefs[band]))
+
+    def retrying(self, attempt: Callable[[], _T]) -> _T:
+        """``attempt()`` under the GDAL options; a read signed with a collection token is
+        retried once with a new token: one that expired or was revoked mid-read shows only as a
+        failed block read, not as HTTP 403."""
         # GDAL options set in one thread do not reach another: every reading thread sets them.
         with rasterio.Env(**self.gdal_options):
             try:
-                return self._read(band, href)
+                return attempt()
             except SceneReadError:
                 if not isinstance(self.sign_href, CollectionSigner):
                     raise
-            return self._read(band, href)
+            return attempt()
 
     def _read(self, band: str, href: str) -> npt.NDArray[Any]:
-        url = self._signed(band, href)
+        url = self.signed(band, href)
         try:
             return _open_and_warp(url, self.grid)
         except (RasterioError, OSError) as error:
-            if isinstance(self.sign_href, CollectionSigner):
-                self.sign_href.forget(url)
-            # GDAL's messages repeat the signed URL: chain the error only if nothing was signed.
-            raise self._failure(band, href, url, error) from (error if url == href else None)
+            raise self.failed(band, href, url, error) from (error if url == href else None)
 
-    def _signed(self, band: str, href: str) -> str:
+    def failed(self, band: str, href: str, url: str, error: BaseException) -> SceneReadError:
+        """The error for a failed read of ``url``, whose token is then no longer trusted.
+
+        Raise it ``from error`` only if ``url == href``: GDAL's messages repeat a signed URL."""
+        if isinstance(self.sign_href, CollectionSigner):
+            self.sign_href.forget(url)
+        return self._failure(band, href, url, error)
+
+    def signed(self, band: str, href: str) -> str:
+        """``href`` signed for reading (itself without a signer)."""
         if self.sign_href is None:
             return href
         try:
@@ -329,20 +565,183 @@ def _open_and_warp(url: str, grid: AnalysisGrid) -> npt.NDArray[Any]:
 
 def _warp_to_grid(source: DatasetReader, grid: AnalysisGrid) -> npt.NDArray[Any]:
     """Band 1 of ``source`` on ``grid`` (nearest); 0 wherever the source has no data."""
-    if not _overlaps(source, grid):
-        return np.zeros(grid.shape, dtype=source.dtypes[0])
-    rows, cols = grid.shape
-    with WarpedVRT(
-        source,
-        crs=grid.crs,
-        transform=grid.transform,
-        width=cols,
-        height=rows,
-        resampling=Resampling.nearest,
-        src_nodata=0 if source.nodata is None else source.nodata,
-        nodata=0,
-    ) as warped:
-        return np.asarray(warped.read(1))
+    with _GridAsset(source, grid) as asset:
+        return asset.rows(range(grid.shape[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lattice:
+    """A source on the grid's pixel lattice: each source pixel covers ``factor`` × ``factor``
+    grid pixels (1 for 10 m on 10 m, 2 for 20 m on 10 m) and the grid's first pixel lies
+    ``row``, ``col`` grid pixels from the source's first pixel (negative: before it)."""
+
+    factor: int
+    row: int
+    col: int
+
+
+def _lattice(source: DatasetReader, grid: AnalysisGrid) -> _Lattice | None:
+    """How ``source`` lines up with ``grid``, or None if only a warp puts it there.
+
+    Nearest-neighbour warping then takes, for every grid pixel, the source pixel holding its
+    centre, which is what a plain windowed read (and pixel repetition) gives, byte for byte,
+    without the warper's cost. Sources whose nodata is not 0 (the warper rewrites their valid
+    zeros) or that carry a mask band go through the warper.
+    """
+    src, dst = source.transform, grid.transform
+    if source.nodata not in (None, 0) or source.mask_flag_enums[0] not in _PLAIN_MASKS:
+        return None
+    if src.b or src.d or dst.b or dst.d or not (src.a > 0 > src.e and dst.a > 0 > dst.e):
+        return None
+    factor = _whole(src.a / dst.a)
+    if factor is None or factor < 1 or _whole(src.e / dst.e) != factor:
+        return None
+    row, col = _whole((dst.f - src.f) / dst.e), _whole((dst.c - src.c) / dst.a)
+    if row is None or col is None or source.crs != _crs(grid.crs):
+        return None
+    return _Lattice(factor, row, col)
+
+
+_PLAIN_MASKS = ([MaskFlags.nodata], [MaskFlags.all_valid])
+"""Mask flags of a band whose only mask is its nodata value (or that has none)."""
+
+
+def _whole(value: float) -> int | None:
+    """``value`` as an int if it is one up to float noise far below a pixel's size."""
+    nearest = round(value)
+    return nearest if abs(value - nearest) < 1e-6 else None
+
+
+@functools.lru_cache(maxsize=16)
+def _crs(crs: str) -> CRS:
+    return CRS.from_user_input(crs)
+
+
+class _GridAsset:
+    """Band 1 of an open source on the grid, read a strip of grid rows at a time.
+
+    A source on the grid's lattice is read with plain windowed reads; any other is warped
+    (nearest) by a WarpedVRT kept open, so its blocks decode once however the rows are split.
+    """
+
+    def __init__(self, source: DatasetReader, grid: AnalysisGrid) -> None:
+        self.source, self.grid = source, grid
+        self.dtype = np.dtype(source.dtypes[0])
+        self.covers = _overlaps(source, grid)
+        self.lattice = _lattice(source, grid) if self.covers else None
+        self.warped: WarpedVRT | None = None
+        if self.covers and self.lattice is None:
+            rows, cols = grid.shape
+            self.warped = WarpedVRT(
+                source,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=cols,
+                height=rows,
+                resampling=Resampling.nearest,
+                src_nodata=0 if source.nodata is None else source.nodata,
+                nodata=0,
+            )
+
+    def rows(self, rows: range) -> npt.NDArray[Any]:
+        """Grid rows ``rows`` (every column) of the band."""
+        cols = self.grid.shape[1]
+        if self.warped is not None:
+            return np.asarray(self.warped.read(1, window=Window(0, rows.start, cols, len(rows))))
+        if self.lattice is None:
+            return np.zeros((len(rows), cols), dtype=self.dtype)
+        native, first_row, first_col = self._native(rows)
+        factor = self.lattice.factor
+        if factor == 1:
+            return native
+        row_phase = self.lattice.row + rows.start - first_row * factor
+        col_phase = self.lattice.col - first_col * factor
+        tall = np.repeat(native, factor, axis=0)[row_phase : row_phase + len(rows)]
+        return np.repeat(tall, factor, axis=1)[:, col_phase : col_phase + cols]
+
+    def pixels(self, pixels: _StripPixels) -> npt.NDArray[Any]:
+        """The band at ``pixels`` (flat positions in their strip of rows), without building the
+        strip on the grid when the source is coarser than the grid."""
+        if self.lattice is None or self.lattice.factor == 1:
+            return self.rows(pixels.rows).ravel()[pixels.positions]
+        native, first_row, first_col = self._native(pixels.rows)
+        under = pixels.native_positions(self.lattice, first_row, first_col, native)
+        return np.take(native.ravel(), under)
+
+    def _native(self, rows: range) -> tuple[npt.NDArray[Any], int, int]:
+        """Source pixels under grid ``rows`` (0 off the source), with the source row and column
+        of the first."""
+        assert self.lattice is not None
+        factor, cols = self.lattice.factor, self.grid.shape[1]
+        first_row = (self.lattice.row + rows.start) // factor
+        last_row = (self.lattice.row + rows.stop - 1) // factor
+        first_col = self.lattice.col // factor
+        last_col = (self.lattice.col + cols - 1) // factor
+        window = Window(first_col, first_row, last_col - first_col + 1, last_row - first_row + 1)
+        return _read_filled(self.source, window, self.dtype), first_row, first_col
+
+    def close(self) -> None:
+        if self.warped is not None:
+            self.warped.close()
+
+    def __enter__(self) -> _GridAsset:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _read_filled(source: DatasetReader, window: Window, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """Band 1 in ``window``, 0 where the window leaves the source."""
+    height, width = int(window.height), int(window.width)
+    row, col = int(window.row_off), int(window.col_off)
+    top, left = max(row, 0), max(col, 0)
+    bottom, right = min(row + height, source.height), min(col + width, source.width)
+    if top == row and left == col and bottom == row + height and right == col + width:
+        return np.asarray(source.read(1, window=window))
+    filled = np.zeros((height, width), dtype=dtype)
+    if top < bottom and left < right:
+        inner = Window(left, top, right - left, bottom - top)
+        filled[top - row : bottom - row, left - col : right - col] = source.read(1, window=inner)
+    return filled
+
+
+class _StripPixels:
+    """Some pixels of a strip of grid rows: flat, row-major positions within the strip."""
+
+    def __init__(self, rows: range, width: int, positions: npt.NDArray[np.intp]) -> None:
+        self.rows, self.width, self.positions = rows, width, positions
+        self._row_col: tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]] | None = None
+        self._native: dict[tuple[_Lattice, int, int, int], npt.NDArray[np.integer]] = {}
+
+    def native_positions(
+        self, lattice: _Lattice, first_row: int, first_col: int, native: npt.NDArray[Any]
+    ) -> npt.NDArray[np.integer]:
+        """Flat positions in ``native`` (source pixels from ``first_row``, ``first_col``) of the
+        source pixel under each pixel; computed once per lattice, shared by its bands."""
+        key = (lattice, first_row, first_col, native.shape[1])
+        if key not in self._native:
+            row, col = self._rows_and_columns()
+            index = _index_type(native.size)
+            factor = lattice.factor
+            strip_rows = np.arange(self.rows.start, self.rows.stop, dtype=index)
+            source_row = (lattice.row + strip_rows) // factor - first_row
+            source_col = (lattice.col + np.arange(self.width, dtype=index)) // factor - first_col
+            under = source_row[row] * index(native.shape[1]) + source_col[col]
+            self._native[key] = under.astype(np.intp, copy=False)  # what take() indexes with
+        return self._native[key]
+
+    def _rows_and_columns(self) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
+        if self._row_col is None:
+            index = _index_type(len(self.rows) * self.width)
+            row, col = np.divmod(self.positions.astype(index), index(self.width))
+            self._row_col = (row, col)
+        return self._row_col
+
+
+def _index_type(size: int) -> type[np.integer]:
+    """int32 where it holds every position: its division and gathers are several times faster."""
+    return np.int32 if size < np.iinfo(np.int32).max else np.intp
 
 
 def _overlaps(source: DatasetReader, grid: AnalysisGrid) -> bool:

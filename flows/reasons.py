@@ -102,6 +102,23 @@ _PHRASES: dict[str, tuple[str, str]] = {
         "canopy patchiness changed by {v:+.2f}",
         "độ loang lổ của tán lá thay đổi {v:+.2f}",
     ),
+    # radar (Sentinel-1): sees through clouds
+    "vv_db_last": (
+        "radar: field surface and stems (VV {v:.1f} dB)",
+        "radar: mặt ruộng và thân lúa (VV {v:.1f} dB)",
+    ),
+    "vh_db_last": (
+        "radar: canopy density (VH {v:.1f} dB)",
+        "radar: độ dày tán lúa (VH {v:.1f} dB)",
+    ),
+    "vh_vv_db_last": (
+        "radar canopy-to-ground ratio VH−VV {v:.1f} dB",
+        "tỉ số tán lúa/mặt ruộng trên radar VH−VV {v:.1f} dB",
+    ),
+    "vh_db_change": (
+        "radar canopy signal changed by {v:+.1f} dB in {d} days",
+        "tín hiệu tán lúa trên radar thay đổi {v:+.1f} dB trong {d} ngày",
+    ),
     # weather
     "tmin_mean": (
         "nights averaging {v:.1f} °C ({d} days)",
@@ -132,6 +149,23 @@ _PHRASES: dict[str, tuple[str, str]] = {
         "nhiệt độ thuận lợi cho đạo ôn ({d} ngày)",
     ),
     "humid_days_in_a_row": ("{v:.0f} humid days in a row", "{v:.0f} ngày ẩm liên tiếp"),
+    # weather forecast for the days ahead
+    "fcst_rain_sum": (
+        "{v:.0f} mm of rain forecast for the next {d} days",
+        "dự báo mưa {v:.0f} mm trong {d} ngày tới",
+    ),
+    "fcst_tmean_mean": (
+        "forecast to average {v:.1f} °C over the next {d} days",
+        "dự báo nhiệt độ trung bình {v:.1f} °C trong {d} ngày tới",
+    ),
+    "fcst_rh_mean": (
+        "humidity forecast at {v:.0f} % on average (next {d} days)",
+        "dự báo độ ẩm trung bình {v:.0f} % ({d} ngày tới)",
+    ),
+    "fcst_wet_days": (
+        "{v:.0f} rainy days forecast in the next {d}",
+        "dự báo {v:.0f} ngày mưa trong {d} ngày tới",
+    ),
     # surveys
     "last_severity": ("last {pest_en} survey: {sev_en}", "điều tra {pest_vi} gần nhất: {sev_vi}"),
     "nbr_infested_share": (
@@ -174,6 +208,11 @@ _PHRASES: dict[str, tuple[str, str]] = {
         "ảnh gần nhất có {v:.0f} điểm ảnh rõ",
     ),
     "nbr_count": ("{v:.0f} neighbouring fields", "{v:.0f} ruộng lân cận"),
+    "days_since_sar_obs": ("no radar image for {v:.0f} days", "{v:.0f} ngày chưa có ảnh radar"),
+    "fcst_issue_age_days": (
+        "weather forecast {v:.0f} days old",
+        "bản tin dự báo thời tiết đã cũ {v:.0f} ngày",
+    ),
     "days_since_survey": (
         "last {pest_en} survey {v:.0f} days ago",
         "điều tra {pest_vi} cách đây {v:.0f} ngày",

@@ -1,8 +1,10 @@
-"""Find Sentinel-2 L2A scenes in a STAC API or a static STAC catalog: one code path for both.
+"""Find Sentinel-2 L2A (or Sentinel-1 RTC) scenes in a STAC API or a static STAC catalog: one code
+path for both.
 
 ``search_scenes`` returns :class:`SceneRef` records: everything later stages need to read a scene
 (absolute asset hrefs per logical band, CRS) and to use it honestly (when it became available,
-the BOA offset decided once from the processing baseline). Nothing here reads pixels.
+the BOA offset decided once from the processing baseline). Nothing here reads pixels. Radar
+sources (``boa_offset=None``) have no offset, processing baseline or cloud cover to decide.
 
 Planetary Computer asset hrefs must be signed right before reading (the tokens expire after
 about 45 minutes): signing is the reader's job, never done here, so a ``SceneRef`` can be cached
@@ -56,7 +58,8 @@ at or after its acquisition."""
 
 @dataclasses.dataclass(frozen=True)
 class SceneRef:
-    """One Sentinel-2 L2A item, ready to read. Datetimes are timezone-aware UTC."""
+    """One Sentinel-2 L2A (or Sentinel-1 RTC) item, ready to read. Datetimes are timezone-aware
+    UTC."""
 
     item_id: str
     """STAC item id."""
@@ -72,7 +75,8 @@ class SceneRef:
     """``s2:processing_baseline`` such as ``"05.11"`` (or the source's configured default)."""
     boa_offset_dn: float
     """BOA offset in DN to add before dividing by 10000: −1000 from baseline 04.00, 0 before it
-    and 0 when the provider already applied it (``earthsearch:boa_offset_applied``)."""
+    and 0 when the provider already applied it (``earthsearch:boa_offset_applied``); 0 for a
+    radar source."""
     cloud_cover: float | None
     """Scene cloud cover in percent (``eo:cloud_cover``), None if the item does not say."""
     asset_hrefs: Mapping[str, str] = dataclasses.field(hash=False)
@@ -115,7 +119,7 @@ def search_scenes(
     asset_keys: Mapping[str, str],
     max_cloud_cover: float | None = None,
     default_processing_baseline: str | None = None,
-    boa_offset: BoaOffsetRule = "earthsearch-flag",
+    boa_offset: BoaOffsetRule | None = "earthsearch-flag",
     access: AssetAccess | None = None,
     timeout_s: float = 30,
     max_retries: int = 3,
@@ -131,7 +135,9 @@ def search_scenes(
     ``max_cloud_cover`` (percent), items without ``eo:cloud_cover`` are dropped, as STAC APIs do.
     ``default_processing_baseline`` is only for sources whose items lack
     ``s2:processing_baseline``; ``boa_offset`` is the source's offset rule (see
-    :data:`BoaOffsetRule`) and ``access`` how its assets are to be read (signing, concurrency),
+    :data:`BoaOffsetRule`; None for a radar source such as Sentinel-1 RTC, whose items carry no
+    baseline and whose assets hold no DN) and ``access`` how its assets are to be read (signing,
+    concurrency),
     handed on to every scene. Network: ``timeout_s`` per request, 5xx/429/timeouts retried
     ``max_retries`` times with exponential backoff starting at ``retry_backoff_s`` seconds.
     Several items on one solar day are all kept: see :func:`group_by_solar_day`.
@@ -194,12 +200,13 @@ def scene_from_item(
     asset_keys: Mapping[str, str],
     default_processing_baseline: str | None = None,
     missing_assets: Literal["raise", "record"] = "raise",
-    boa_offset: BoaOffsetRule = "earthsearch-flag",
+    boa_offset: BoaOffsetRule | None = "earthsearch-flag",
     access: AssetAccess | None = None,
 ) -> SceneRef:
     """Turn one STAC item into a :class:`SceneRef`; raises SourceError naming the item if it
     lacks a CRS or any way to tell the BOA offset, and if it lacks an asset unless
-    ``missing_assets="record"`` (then listed in :attr:`SceneRef.missing_assets`)."""
+    ``missing_assets="record"`` (then listed in :attr:`SceneRef.missing_assets`). With
+    ``boa_offset=None`` (radar) no baseline is needed and the offset is 0."""
     properties = item.properties
     missing = {band: key for band, key in asset_keys.items() if key not in item.assets}
     if missing and missing_assets == "raise":
@@ -446,7 +453,9 @@ def _available_utc(properties: Mapping[str, Any], acquired: dt.datetime) -> dt.d
     return acquired + DEFAULT_AVAILABILITY_DELAY
 
 
-def _boa_offset(item: pystac.Item, baseline: object, rule: BoaOffsetRule) -> float:
+def _boa_offset(item: pystac.Item, baseline: object, rule: BoaOffsetRule | None) -> float:
+    if rule is None:
+        return 0.0
     applied = item.properties.get("earthsearch:boa_offset_applied") is True
     if rule == "earthsearch-flag" and applied:
         return 0.0

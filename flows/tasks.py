@@ -8,9 +8,8 @@ off (hashing them would be slow and pointless); cross-run reuse comes from conte
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,22 @@ from pestcast.core.atomic import (
     write_text_atomic,
 )
 from pestcast.core.errors import PestcastError, SceneReadError, SourceError
+from pestcast.features.blocks import ParcelBlock, feature_halo_m, in_blocks, parcel_blocks
+from pestcast.features.clear_observations import (
+    OBSERVATION_COLUMNS,
+    OPTIONAL_OBSERVATION_COLUMNS,
+)
 from pestcast.features.timeseries import build_feature_table, weekly_forecast_dates
-from pestcast.features.zonal import parcel_pixel_labels
 from pestcast.flows.config import PestcastConfig
+from pestcast.flows.failure_ledger import describe_read_failure
 from pestcast.flows.feedback import read_store
+from pestcast.flows.fetch_cache import DayCache, DayOutcome, day_outcome
+from pestcast.flows.label_cache import LABEL_CACHE_DIR, cached_parcel_labels
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.light_traps import read_light_traps
 from pestcast.flows.map_page import write_map_page
-from pestcast.flows.observations import (
-    ObservationSettings,
-    observation_cache_path,
-    observe_solar_day,
-)
+from pestcast.flows.observations import observe_day
+from pestcast.flows.progress import report_day
 from pestcast.flows.publication import (
     MAP_PAGE,
     RISK_MAP,
@@ -54,8 +57,9 @@ from pestcast.flows.publication import (
 from pestcast.flows.publish import update_latest_link, write_geojson_rfc7946
 from pestcast.flows.raster_read import AnalysisGrid, analysis_grid
 from pestcast.flows.stac_search import SceneRef, search_scenes
-from pestcast.flows.stage_files import read_stage_output
+from pestcast.flows.stage_files import read_stage_output, require_stage_output
 from pestcast.flows.tables import read_parcels, read_surveys
+from pestcast.flows.weather_forecasts import configured_weather_forecasts
 from pestcast.flows.weather_sources import configured_weather
 from pestcast.models import (
     TrainedRiskModel,
@@ -144,79 +148,80 @@ def parcel_labels(parcels: gpd.GeoDataFrame, config: PestcastConfig) -> ParcelRa
     """Analysis grid over the parcels in the region's CRS, and the parcel label raster.
 
     The grid's CRS is ``region.crs``, whichever CRS the scenes come in; scenes are warped onto
-    it when read.
+    it when read. The label raster is rasterized once per grid and parcel set and kept under
+    ``paths.work_dir`` (``flows.label_cache``).
     """
     crs = config.region.crs
     in_region_crs = parcels.to_crs(crs)
     bounds = tuple(float(v) for v in in_region_crs.total_bounds)
     grid = analysis_grid(bounds, crs=crs, resolution_m=config.imagery.resolution_m)  # type: ignore[arg-type]
-    labels = parcel_pixel_labels(
-        list(in_region_crs.geometry),
-        transform=grid.transform,
-        shape=grid.shape,
+    cached = cached_parcel_labels(
+        parcels["parcel_id"].tolist(),
+        in_region_crs.geometry.to_numpy(),
+        grid,
         inward_buffer_m=config.imagery.inward_buffer_m,
         min_pixels_after_buffer=config.imagery.min_parcel_px,
+        cache_dir=config.paths.work_dir / LABEL_CACHE_DIR,
     )
-    fingerprint = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
-    fingerprint += hashlib.sha256("\n".join(parcels["parcel_id"]).encode()).hexdigest()[:8]
-    return ParcelRaster(grid=grid, labels=labels, fingerprint=fingerprint)
+    return ParcelRaster(grid=grid, labels=cached.labels, fingerprint=cached.fingerprint)
 
 
 @task(cache_policy=NO_CACHE)
 def observe_scene_block(
     days: Sequence[Sequence[SceneRef]],
     raster: ParcelRaster,
-    parcel_ids: Sequence[str],
+    cache: DayCache,
     *,
-    settings: ObservationSettings,
-    cache_dir: Path,
     on_read_error: str,
-) -> list[dict[str, Any]]:
-    """Parcel statistics for a block of solar days; one outcome record per day."""
+    progress: str | None = None,
+) -> list[DayOutcome]:
+    """Parcel statistics for a block of solar days, read one after another; one outcome per
+    day, each also reported to the fetch's ``progress`` channel as it finishes."""
     outcomes = []
     for scenes in days:
-        path = observation_cache_path(cache_dir, scenes, raster.grid, settings)
-        cached = path.exists()
         try:
-            stats = observe_solar_day(
-                scenes, raster.grid, raster.labels, parcel_ids, settings=settings, cache_path=path
-            )
+            outcome = _observe(scenes, raster, cache)
         except SceneReadError as error:
             if on_read_error == "raise":
                 raise
-            get_run_logger().warning("skipping %s: %s", scenes[0].solar_day, error)
-            outcomes.append(_outcome(scenes, None, status="skipped", reason=str(error)))
-            continue
-        outcomes.append(_outcome(scenes, path, status="cached" if cached else "read", stats=stats))
+            failed = describe_read_failure(error, scenes)
+            get_run_logger().warning(
+                "skipping %s (%s): %s", scenes[0].solar_day, failed.failure.cause, error
+            )
+            outcome = day_outcome(scenes, "skipped", reason=str(error), failure=failed)
+        report_day(progress, outcome)
+        outcomes.append(outcome)
     return outcomes
 
 
-def _outcome(
-    scenes: Sequence[SceneRef],
-    path: Path | None,
-    *,
-    status: str,
-    reason: str = "",
-    stats: pd.DataFrame | None = None,
-) -> dict[str, Any]:
-    clear_parcels = 0 if stats is None else int((stats["n_valid_px"] > 0).sum())
-    return {
-        "solar_day": scenes[0].solar_day.isoformat(),
-        "items": [s.item_id for s in scenes],
-        "cloud_cover": scenes[0].cloud_cover,
-        "status": status,
-        "reason": reason,
-        "parcels_with_clear_pixels": clear_parcels,
-        "path": str(path) if path else None,
-    }
+def _observe(scenes: Sequence[SceneRef], raster: ParcelRaster, cache: DayCache) -> DayOutcome:
+    path = cache.statistics_path(scenes)
+    observed = observe_day(
+        scenes,
+        raster.grid,
+        raster.labels,
+        cache.parcel_ids,
+        settings=cache.settings,
+        cache_path=path,
+        pixel_dir=cache.pixel_dir,
+    )
+    return day_outcome(
+        scenes,
+        "cached" if observed.from_cache else "read",
+        path=path,
+        parcels_with_clear_pixels=int((observed.stats["n_valid_px"] > 0).sum()),
+        bytes_read=observed.bytes_read,
+        scenes_read=observed.scenes_read,
+    )
 
 
 @task(cache_policy=NO_CACHE)
-def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) -> Path:
+def write_observations(outcomes: Sequence[DayOutcome], layout: RunLayout) -> Path:
     """Concatenate the per-day statistics into one table and log what was used or skipped."""
     layout.work_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(layout.scene_log, json.dumps(list(outcomes), indent=1, ensure_ascii=False))
-    frames = [pd.read_parquet(o["path"]) for o in outcomes if o["path"]]
+    log = [outcome.to_json() for outcome in outcomes]
+    write_text_atomic(layout.scene_log, json.dumps(log, indent=1, ensure_ascii=False))
+    frames = [pd.read_parquet(o.path) for o in outcomes if o.path]
     if not frames:
         raise SourceError(
             f"no scene could be read; the reasons are logged above and in {layout.scene_log}"
@@ -228,18 +233,49 @@ def write_observations(outcomes: Sequence[dict[str, Any]], layout: RunLayout) ->
 
 
 @task(cache_policy=NO_CACHE)
-def build_features(config: PestcastConfig, layout: RunLayout) -> Path:
-    """Feature table: one row per parcel and weekly forecast date, data available at that date."""
-    observations = read_stage_output(layout.observations, "fetch")
-    table = configured_feature_table(config, observations)
-    with atomic_path(layout.feature_table) as temporary:
+def build_features(config: PestcastConfig, layout: RunLayout, *, latest_only: bool = False) -> Path:
+    """Feature table: one row per parcel and weekly forecast date, data available at that date.
+
+    ``latest_only``: only the newest forecast date (what a weekly forecast scores), read from the
+    observations of its imagery lookback only, into ``layout.latest_feature_table``; the table
+    for training stays as it was.
+    """
+    target = layout.latest_feature_table if latest_only else layout.feature_table
+    require_stage_output(layout.observations, "fetch")  # before anything else is read
+
+    def observations(since: pd.Timestamp | None, parcels: pd.Index | None) -> pd.DataFrame:
+        filters: list[tuple[str, str, Any]] = []
+        if since is not None:  # any time zone's day `since` starts after this
+            filters.append(("acquired_utc", ">=", since.tz_localize("UTC") - pd.Timedelta(days=1)))
+        if parcels is not None:
+            filters.append(("parcel_id", "in", list(parcels)))
+        columns = [*OBSERVATION_COLUMNS, *OPTIONAL_OBSERVATION_COLUMNS]
+        return read_stage_output(layout.observations, "fetch", filters=filters, columns=columns)
+
+    table = configured_feature_table(config, observations, latest_only=latest_only)
+    with atomic_path(target) as temporary:
         table.to_parquet(temporary, index=False)
     get_run_logger().info("feature table: %d rows × %d columns", len(table), table.shape[1])
-    return layout.feature_table
+    return target
 
 
-def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame) -> pd.DataFrame:
-    """The feature table of the config's parcels, weather and surveys and these observations."""
+ObservationReader = Callable[[pd.Timestamp | None, pd.Index | None], pd.DataFrame]
+"""Reads the observations acquired from a day on (None: all) of some parcels (None: all)."""
+
+
+def configured_feature_table(
+    config: PestcastConfig,
+    observations: pd.DataFrame | ObservationReader,
+    *,
+    latest_only: bool = False,
+) -> pd.DataFrame:
+    """The feature table of the config's parcels, weather and surveys and these observations,
+    for every weekly date the inputs cover, or the newest one only.
+
+    ``observations`` may be a reader of the rows acquired from a day on and of some parcels (None:
+    all), so that the newest date alone reads only its imagery lookback and a block of a
+    province only its parcels.
+    """
     parcels = _configured_parcels(config)
     weather = configured_weather(config, parcels)
     surveys = configured_surveys(config, parcels["parcel_id"])
@@ -258,18 +294,57 @@ def configured_feature_table(config: PestcastConfig, observations: pd.DataFrame)
         min(config.imagery.end, _last_weather_day(weather)),
         weekday=config.features.forecast_weekday,
     )
-    return build_feature_table(
-        observations,
-        parcel_table,
-        weather,
-        surveys,
-        forecast_dates=dates,
-        pests=config.model.pests,
-        horizons=config.model.horizons_days,
-        settings=config.features.settings(),
-        timezone=config.region.timezone,
-        light_traps=_configured_light_traps(config),
+    since = None
+    if latest_only:
+        dates = dates[-1:]
+        since = dates[0] - pd.Timedelta(days=config.features.imagery_lookback_days)
+    forecasts = configured_weather_forecasts(config, parcel_table["commune"].astype(str))
+    del parcels, centroids  # a province's geometries are not needed any more
+    sar = _configured_sar_observations(config)
+    traps = _configured_light_traps(config)
+    settings = config.features.settings()
+    blocks = parcel_blocks(
+        parcel_table, max_parcels=config.features.block_parcels, halo_m=feature_halo_m(settings)
     )
+    ids = pd.Index(parcel_table["parcel_id"].astype(str))
+
+    def block_table(block: ParcelBlock) -> pd.DataFrame:
+        members = None if len(blocks) == 1 else ids[block.members]
+        if callable(observations):
+            block_observations = observations(since, members)
+        else:
+            block_observations = _rows_of(observations, members)
+        return build_feature_table(
+            block_observations,
+            parcel_table.iloc[block.members],
+            weather,
+            surveys,
+            forecast_dates=dates,
+            pests=config.model.pests,
+            horizons=config.model.horizons_days,
+            settings=settings,
+            timezone=config.region.timezone,
+            light_traps=traps,
+            weather_forecasts=forecasts,
+            sar_observations=None if sar is None else _rows_of(sar, members),
+            region_parcel_ids=None if members is None else ids,
+        )
+
+    return in_blocks(blocks, ids, block_table)
+
+
+def _rows_of(table: pd.DataFrame, parcel_ids: pd.Index | None) -> pd.DataFrame:
+    """The rows of ``table`` about the parcels ``parcel_ids`` (None: every row)."""
+    if parcel_ids is None:
+        return table
+    return table[table["parcel_id"].astype(str).isin(parcel_ids)]
+
+
+def _configured_sar_observations(config: PestcastConfig) -> pd.DataFrame | None:
+    """The fetch's Sentinel-1 observations if the config names a radar source (else None)."""
+    if config.sources.sentinel1 is None:
+        return None
+    return read_stage_output(RunLayout.from_config(config).sar_observations, "fetch")
 
 
 def _configured_light_traps(config: PestcastConfig) -> pd.DataFrame | None:
@@ -343,9 +418,15 @@ class PublishedRiskMap:
 
 
 @task(cache_policy=NO_CACHE)
-def publish_risk_map(config: PestcastConfig, layout: RunLayout) -> PublishedRiskMap:
-    """Score one forecast date and publish its folder (risk map, manifest) atomically."""
-    table = read_stage_output(layout.feature_table, "features")
+def publish_risk_map(
+    config: PestcastConfig, layout: RunLayout, *, latest_only: bool = False
+) -> PublishedRiskMap:
+    """Score one forecast date and publish its folder (risk map, manifest) atomically;
+    ``latest_only``: from ``layout.latest_feature_table``."""
+    if latest_only:
+        table = read_stage_output(layout.latest_feature_table, "features --latest")
+    else:
+        table = read_stage_output(layout.feature_table, "features")
     forecast_date = pd.Timestamp(config.forecast.date or table["forecast_date"].max())
     scored = scored_risk_map(config, layout, table, forecast_date)
     risk_map, warnings, models = scored.risk_map, scored.warnings, scored.models

@@ -10,7 +10,7 @@ from pestcast.core.errors import ConfigError
 
 __all__ = ["SIMULATOR_VERSION", "SPINUP_DAYS", "DemoSettings"]
 
-SIMULATOR_VERSION = "1.2.0"
+SIMULATOR_VERSION = "1.3.0"
 """Bump whenever the simulator's output changes for the same settings: it invalidates caches."""
 
 SPINUP_DAYS = 120

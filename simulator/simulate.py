@@ -6,7 +6,8 @@ Order of simulation: landscape → crop calendars → weather → BPH immigratio
 from a named stream seeded by ``(seed, stream)``, and each scene has its own stream, so the
 output does not depend on how scenes are spread over worker processes. The immigration waves
 are the first draw of the ``epidemic`` stream; the light traps and the damage patches have
-streams of their own, so adding them changed no other draw.
+streams of their own, so adding them changed no other draw. So have the weather forecasts
+(``weather_forecasts.parquet``, from the realised weather; nothing else reads them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
+import pystac
 import shapely
 
 from pestcast.core.atomic import write_text_atomic
@@ -41,6 +43,14 @@ from pestcast.simulator.epidemic import (
 from pestcast.simulator.geometry import COMMUNES, RegionLayout, build_region_layout
 from pestcast.simulator.imagery import SceneResult, SceneSpec, render_context, write_scenes
 from pestcast.simulator.light_traps import simulate_light_traps, trap_stations
+from pestcast.simulator.sar import COLLECTION_ID as SAR_COLLECTION_ID
+from pestcast.simulator.sar import (
+    plan_sar_scenes,
+    sar_acquisitions,
+    sar_collection,
+    sar_context,
+    write_sar_scenes,
+)
 from pestcast.simulator.settings import SIMULATOR_VERSION, SPINUP_DAYS, DemoSettings
 from pestcast.simulator.stac_catalog import (
     COLLECTION_ID,
@@ -53,6 +63,7 @@ from pestcast.simulator.stac_catalog import (
 from pestcast.simulator.surface import FieldConditions, flood_level, scene_surface
 from pestcast.simulator.surveys import simulate_surveys
 from pestcast.simulator.weather import DailyWeather, simulate_weather
+from pestcast.simulator.weather_forecasts import simulate_weather_forecasts
 from pestcast.simulator.writers import write_geopackage, write_parquet, write_parquet_table
 
 __all__ = [
@@ -65,6 +76,7 @@ __all__ = [
     "simulate_world",
     "survey_shares",
     "truth_table",
+    "weather_forecast_table",
 ]
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -75,6 +87,7 @@ REGION_FILES = {
     "parcels": "parcels.gpkg",
     "stac": "stac/catalog.json",
     "weather": "weather.parquet",
+    "weather_forecasts": "weather_forecasts.parquet",
     "surveys": "surveys.parquet",
     "truth": "truth.parquet",
     "light_traps": "light_traps.parquet",
@@ -92,6 +105,9 @@ _STREAMS = {
     "scene_pixels": 9,
     "light_traps": 10,
     "damage_patches": 11,
+    "sar_plans": 12,
+    "sar_pixels": 13,
+    "weather_forecasts": 14,
 }
 ACQUISITION_TIME_UTC = dt.time(3, 26, 1)
 
@@ -171,12 +187,15 @@ def generate_demo_region(
     *,
     progress: Callable[[str], None] | None = None,
     max_workers: int = 2,
+    sentinel1: bool = True,
 ) -> Path:
     """Simulate the region into ``out_dir`` and return the path of its ``MANIFEST.json``.
 
     Any previous region in ``out_dir`` is removed first (manifest first, so an interrupted run
     leaves no manifest and is regenerated next time). Scenes are rendered in ``max_workers``
-    processes; the bytes written do not depend on it.
+    processes; the bytes written do not depend on it. ``sentinel1`` adds the Sentinel-1 RTC
+    collection (:mod:`simulator.sar`, own random streams: every other file is the same bytes
+    without it, except ``stac/catalog.json`` and the manifest, which list it).
     """
     report = progress or _ignore
     out_dir = Path(out_dir)
@@ -187,6 +206,7 @@ def generate_demo_region(
     write_geopackage(out_dir / REGION_FILES["parcels"], world.layout.parcels, layer="parcels")
     communes = [name for name, _ in COMMUNES]
     write_parquet(out_dir / REGION_FILES["weather"], world.weather.table(communes, settings.end))
+    write_parquet(out_dir / REGION_FILES["weather_forecasts"], weather_forecast_table(world))
     surveys = _surveys(world)
     write_parquet(out_dir / REGION_FILES["surveys"], surveys)
     write_parquet_table(
@@ -194,8 +214,12 @@ def generate_demo_region(
     )
     traps = _write_light_traps(out_dir, world)
     report("demo region: parcels, weather, surveys, truth and light traps written")
-    facts = _write_imagery(out_dir, world, max_workers=max_workers, progress=report)
+    facts, radar = _write_imagery(
+        out_dir, world, max_workers=max_workers, progress=report, sentinel1=sentinel1
+    )
     manifest = _manifest(world, surveys, facts, traps)
+    if radar:
+        manifest["counts"]["sentinel1_scenes"] = radar
     path = out_dir / MANIFEST_NAME
     write_text_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False))
     report(f"demo region: complete in {out_dir}")
@@ -269,6 +293,17 @@ def _surveys(world: DemoWorld) -> pd.DataFrame:
     )
 
 
+def weather_forecast_table(world: DemoWorld) -> pd.DataFrame:
+    """The forecast run issued each day from the spin-up's first day to ``settings.end``
+    (:mod:`simulator.weather_forecasts`), drawn from a random stream of its own."""
+    return simulate_weather_forecasts(
+        world.weather,
+        [name for name, _ in COMMUNES],
+        last_issue=world.settings.end,
+        rng=_stream(world.settings.seed, "weather_forecasts"),
+    )
+
+
 def light_trap_tables(world: DemoWorld) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(stations, nightly catches) from the spin-up's first day to ``settings.end``."""
     stations = trap_stations(world.layout)
@@ -330,8 +365,14 @@ def scene_dates(settings: DemoSettings) -> list[dt.date]:
 
 
 def _write_imagery(
-    out_dir: Path, world: DemoWorld, *, max_workers: int, progress: Callable[[str], None]
-) -> list[ItemFacts]:
+    out_dir: Path,
+    world: DemoWorld,
+    *,
+    max_workers: int,
+    progress: Callable[[str], None],
+    sentinel1: bool,
+) -> tuple[list[ItemFacts], int]:
+    """Sentinel-2 scenes (and Sentinel-1 RTC scenes), the catalog; (S2 facts, S1 scene count)."""
     stac_dir = out_dir / "stac"
     seed = world.settings.seed
     context = render_context(
@@ -343,8 +384,29 @@ def _write_imagery(
     facts, specs = _plan_scenes(world)
     results = write_scenes(context, specs, max_workers=max_workers, progress=progress)
     facts = _with_cloud_cover(facts, results)
-    write_catalog(stac_dir, [build_item(f, world.layout.grid) for f in facts])
-    return facts
+    radar = _write_radar(stac_dir, world) if sentinel1 else []
+    if radar:
+        progress(f"demo region: {len(radar)} Sentinel-1 scenes written")
+    extra = [sar_collection(radar)] if radar else []
+    items = [build_item(f, world.layout.grid) for f in facts]
+    write_catalog(stac_dir, items, extra_collections=extra)
+    return facts, len(radar)
+
+
+def _write_radar(stac_dir: Path, world: DemoWorld) -> list[pystac.Item]:
+    """Sentinel-1 RTC scenes over the region (see :mod:`simulator.sar`); their items."""
+    acquisitions = sar_acquisitions(world.settings.start, world.settings.end)
+    days = np.array([world.day_index(day) for day, _ in acquisitions], dtype=np.int64)
+    state = crop_state(world.calendar, days)
+    seed = world.settings.seed
+    scenes = plan_sar_scenes(
+        acquisitions,
+        lambda k, _day: _conditions(world, state, k, int(days[k])),
+        _stream(seed, "sar_plans"),
+        (seed, _STREAMS["sar_pixels"]),
+    )
+    context = sar_context(world.layout, stac_dir / SAR_COLLECTION_ID)
+    return write_sar_scenes(context, scenes)
 
 
 def _plan_scenes(world: DemoWorld) -> tuple[list[ItemFacts], list[SceneSpec]]:

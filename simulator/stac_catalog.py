@@ -158,8 +158,17 @@ def _footprint(grid: SceneGrid) -> tuple[dict[str, object], list[float]]:
     return {"type": "Polygon", "coordinates": [ring]}, [min(lons), min(lats), max(lons), max(lats)]
 
 
-def write_catalog(stac_dir: Path, items: Sequence[pystac.Item]) -> Path:
-    """Write the catalog, the collection and every item (each file atomically); returns the root."""
+def write_catalog(
+    stac_dir: Path,
+    items: Sequence[pystac.Item],
+    *,
+    extra_collections: Sequence[pystac.Collection] = (),
+) -> Path:
+    """Write the catalog, the collection and every item (each file atomically); returns the root.
+
+    ``extra_collections`` (holding their items, e.g. the simulated Sentinel-1 RTC) become
+    further children of the same root catalog.
+    """
     catalog = pystac.Catalog(
         id="pestcast-demo",
         description="Simulated demo region (An Giang, Thoại Sơn): not real satellite data.",
@@ -169,8 +178,11 @@ def write_catalog(stac_dir: Path, items: Sequence[pystac.Item]) -> Path:
     collection = _collection(items)
     catalog.add_child(collection)
     collection.add_items(items)
+    for extra in extra_collections:
+        catalog.add_child(extra)
     catalog.normalize_hrefs(str(stac_dir))
-    for stac_object in [*items, collection, catalog]:
+    extras = [o for extra in extra_collections for o in (*extra.get_items(), extra)]
+    for stac_object in [*items, collection, *extras, catalog]:
         payload = stac_object.to_dict(include_self_link=False, transform_hrefs=True)
         target = Path(stac_object.get_self_href() or "")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ def region_config(root: Path, data: Path, name: str) -> Path:
     for source, file in (
         ("parcels", "parcels.gpkg"),
         ("weather", "weather.parquet"),
+        ("weather_forecasts", "weather_forecasts.parquet"),
         ("surveys", "surveys.parquet"),
     ):
         raw["sources"][source]["path"] = str(data / file)

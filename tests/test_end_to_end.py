@@ -59,6 +59,7 @@ def small_config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, file in (
         ("parcels", "parcels.gpkg"),
         ("weather", "weather.parquet"),
+        ("weather_forecasts", "weather_forecasts.parquet"),
         ("surveys", "surveys.parquet"),
     ):
         raw["sources"][name]["path"] = str(data / file)
@@ -337,6 +338,22 @@ def test_an_earlier_forecast_date_does_not_move_latest_back(
     assert latest.resolve() == newest
 
 
+def test_a_weekly_forecast_builds_only_the_newest_date_and_publishes_the_same_map(
+    demo_run: dict[str, Any], small_config: PestcastConfig
+) -> None:
+    work = small_config.paths.work_dir
+    full = pd.read_parquet(work / "features.parquet")
+    assert full["vh_db_last"].notna().mean() > 0.8  # Sentinel-1 (sources.sentinel1 of demo.yaml)
+    newest = full[full["forecast_date"] == full["forecast_date"].max()].reset_index(drop=True)
+    features_flow(small_config, latest_only=True)
+    latest = pd.read_parquet(work / "features_latest.parquet")
+    pd.testing.assert_frame_equal(latest, newest)
+    published = Path(demo_run["forecast"]["risk_map"])
+    before = sha256_of(published)
+    assert forecast_flow(small_config, latest_only=True)["risk_map"] == str(published)
+    assert sha256_of(published) == before
+
+
 def test_a_cut_short_feature_table_says_which_stage_to_rerun(
     demo_run: dict[str, Any], small_config: PestcastConfig, tmp_path: Path
 ) -> None:
@@ -367,7 +384,7 @@ def test_weather_ending_early_is_said_not_hidden(
         }
     )
     (tmp_path / "work").mkdir()
-    for name in ("parcel_observations.parquet", "scenes.json"):
+    for name in ("parcel_observations.parquet", "sar_observations.parquet", "scenes.json"):
         (tmp_path / "work" / name).write_bytes((small_config.paths.work_dir / name).read_bytes())
     summary = features_flow(early)
     assert summary["last_forecast_date"] == "2024-08-26"  # the Monday weather still covers

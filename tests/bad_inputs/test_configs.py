@@ -16,6 +16,7 @@ from tests.bad_inputs import folder_hashes
 SOURCES = (
     "parcels.gpkg",
     "weather.parquet",
+    "weather_forecasts.parquet",
     "surveys.parquet",
     "light_traps.parquet",
     "light_trap_stations.csv",
@@ -108,7 +109,7 @@ CASES = [
     ),
     pytest.param(
         replace("start: 2021-07-01", "start: !!timestamp 2024-13-01"),
-        r"'2024-13-01' is not a date.*YYYY-MM-DD\n.*line 32",
+        r"'2024-13-01' is not a date.*YYYY-MM-DD\n.*line 34",
         id="explicit-timestamp-tag",
     ),
     # --- the file itself --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pestcast.features.spatial_evidence import (
     gaussian_kernel_matrix,
     light_trap_features,
     survey_field_features,
+    surveyed_parcels,
 )
 from tests.features.nowcast_data import T, days_before
 
@@ -140,3 +141,42 @@ def test_light_trap_night_of_t_is_not_used_and_no_table_gives_nan() -> None:
     assert np.isnan(traps(blank)["trap_bph_log_7d"]).all()  # nights the traps did not run
     with pytest.raises(DataError, match="bph_count"):
         traps(TRAPS.drop(columns="bph_count"))
+
+
+def test_kernel_rows_of_the_surveyed_parcels_give_the_same_field_as_the_whole_kernel() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    x, y = rng.uniform(0, 3000, n), rng.uniform(0, 3000, n)
+    ids = pd.Index([f"P{i}" for i in range(n)])
+    dates = pd.DatetimeIndex(["2024-06-03", "2024-06-10"])
+    picked = rng.choice(n, 60)
+    surveys = pd.DataFrame(
+        {
+            "parcel_id": ids[picked],
+            "survey_date": pd.Timestamp("2024-06-09")
+            - pd.to_timedelta(rng.integers(0, 60, 60), "D"),
+            "pest": "bph",
+            "severity": rng.choice(["none", "light", "medium", "heavy"], 60),
+        }
+    )
+    surveys["report_date"] = surveys["survey_date"] + pd.Timedelta(days=1)
+    options = {"forecast_dates": dates, "pests": ["bph"], "window_days": 21}
+    whole = survey_field_features(
+        surveys,
+        parcel_ids=ids,
+        kernel=gaussian_kernel_matrix(x, y, bandwidth_m=250.0),
+        half_life_days=7.0,
+        **options,
+    )
+    rows = surveyed_parcels(surveys, ids, **options)
+    assert 0 < len(rows) < 60
+    restricted = survey_field_features(
+        surveys,
+        parcel_ids=ids,
+        kernel=gaussian_kernel_matrix(x, y, bandwidth_m=250.0, rows=rows),
+        kernel_rows=rows,
+        half_life_days=7.0,
+        **options,
+    )
+    for name, grid in whole.items():
+        np.testing.assert_allclose(restricted[name], grid, rtol=1e-12, equal_nan=True)

@@ -60,8 +60,13 @@ def write_config(tmp_path: Path, stac_section: dict[str, Any]) -> Path:
     return path
 
 
-def test_three_profiles_ship() -> None:
-    assert stac_profile_names() == ["earth-search-c1", "earth-search-l2a", "planetary-computer"]
+def test_four_profiles_ship() -> None:
+    assert stac_profile_names() == [
+        "earth-search-c1",
+        "earth-search-l2a",
+        "planetary-computer",
+        "planetary-computer-s1-rtc",
+    ]
 
 
 @pytest.mark.parametrize("profile", sorted(RECORDED_ITEMS))

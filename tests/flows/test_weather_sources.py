@@ -622,6 +622,7 @@ def test_a_provider_cache_need_not_exist_yet(tmp_path) -> None:
     for name in (
         "parcels.gpkg",
         "surveys.parquet",
+        "weather_forecasts.parquet",
         "light_traps.parquet",
         "light_trap_stations.csv",
         "stac/catalog.json",
