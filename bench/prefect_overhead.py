@@ -1,13 +1,14 @@
 """Prefect's own share of the wall time of a weekly run of the demo region, caches warm.
 
-Run from the repository root: ``.venv/bin/python bench/prefect_overhead.py`` (about 10
-minutes on 2 cores, most of it the untimed training). Everything happens in a temporary folder with a Prefect home of its own: the demo
-region is simulated there (``pestcast simulate``, the defaults ``make demo`` uses), the demo
-config pointed at it, and fetch → features → train run once untimed, which fills the
-observation cache and puts a model in service (trained lighter than the demo's, 100 boosting
-rounds and 20 bootstrap replicates: the weekly run does not train). The temporary Prefect
-server is started before any timing. The first timed run publishes the week; :data:`RUNS`
-``- 1`` more runs republish it (``allow_stale``), so each run does the whole chain.
+Run from the repository root: ``.venv/bin/python bench/prefect_overhead.py`` (10–25 minutes
+on 2 cores, most of it the untimed training). Everything happens in a temporary folder with a
+Prefect home of its own: the demo region is simulated there (``pestcast simulate``, the
+defaults ``make demo`` uses), the demo config pointed at it, and fetch → features → train run
+once untimed, which fills the observation cache and puts a model in service (trained lighter
+than the demo's, 100 boosting rounds and 20 bootstrap replicates: the weekly run does not
+train). The temporary Prefect server is started before any timing. The first timed run
+publishes the week; :data:`RUNS` ``- 1`` more runs republish it (``allow_stale``), so each run
+does the whole chain.
 
 Two figures bound Prefect's share from both sides:
 
@@ -267,7 +268,7 @@ def report(facts: dict[str, str], runs: list[RunTimes], per_task: float, per_flo
         lines.append(
             f"| {index} | {run.wall_s:.1f} s | {run.in_tasks_s:.1f} s | {outside:.1f} s "
             f"({outside / run.wall_s:.0%}) | {run.task_runs} | {run.flow_runs} | "
-            f"{calibrated:.1f} s ({calibrated / run.wall_s:.0%}) | {run.from_cache} |"
+            f"{calibrated:.2f} s ({calibrated / run.wall_s:.1%}) | {run.from_cache} |"
         )
     lines += ["", "Per flow (median over the runs): its run's wall time, and its task runs.", ""]
     lines += ["| flow | wall | in task runs |", "|---|---:|---:|"]

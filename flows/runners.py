@@ -1,12 +1,13 @@
 """Where the tasks of a flow run: threads of this process, or the workers of a Dask cluster.
 
-``runner: local`` (the default) runs the fetch's blocks of solar days on a few threads of the
-flow's process. ``runner: dask`` hands them to Dask through prefect-dask's ``DaskTaskRunner``:
+``runner: local`` (the default) runs the fetch's blocks of solar days on threads of the flow's
+process. ``runner: dask`` hands them to Dask through prefect-dask's ``DaskTaskRunner``:
 to the cluster whose scheduler ``dask.address`` names (``dask scheduler`` on one machine,
 ``dask worker tcp://…`` on each of the others), else to a ``LocalCluster`` of
 ``dask.n_workers`` processes started for the run. Either way a task is a block of solar days
-(``pipeline.DAYS_PER_TASK``), never a parcel, so a run over years of imagery stays at tens of
-tasks and each worker holds one block's rasters at a time.
+(at most ``fetch_plan.DAYS_PER_TASK``, read one after another), never a parcel, so a run over
+years of imagery stays at tens of tasks and each worker thread holds one day's rasters at a
+time.
 
 Dask workers report their task runs to the Prefect API of the flow run. Without a configured
 ``PREFECT_API_URL`` every worker would start a temporary server of its own, so with a local
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LOCAL_THREADS", "task_runner_for", "with_task_runner"]
 
-LOCAL_THREADS = max(1, min(os.cpu_count() or 1, 8))
-"""Tasks run at once by ``runner: local``: one per core, at most 8 (each holds a block's
-rasters in memory)."""
+LOCAL_THREADS = 2 * (os.cpu_count() or 1)
+"""Tasks run at once by ``runner: local``: twice the cores, the most the fetch plan puts in
+flight (reads are mostly waits; ``fetch_plan.plan_fetch`` also bounds them by memory)."""
 CONNECT_SECONDS = 10
 """How long to wait for the scheduler of ``dask.address`` to answer."""
 

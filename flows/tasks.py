@@ -295,7 +295,9 @@ def configured_feature_table(
         weekday=config.features.forecast_weekday,
     )
     since = None
-    if latest_only:
+    if latest_only:  # the newest date, or the one the config asks for
+        if config.forecast.date is not None:
+            dates = dates[dates <= pd.Timestamp(config.forecast.date)]
         dates = dates[-1:]
         since = dates[0] - pd.Timedelta(days=config.features.imagery_lookback_days)
     forecasts = configured_weather_forecasts(config, parcel_table["commune"].astype(str))

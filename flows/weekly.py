@@ -374,8 +374,8 @@ def weekly_flow(
     week = week_config(config, forecast_day(config, forecast_date))
     fetched = with_task_runner(fetch_flow, week)(week)
     news = confirm_new_imagery(week, allow_stale=allow_stale)
-    features = features_flow(week)
-    forecast = forecast_flow(week)
+    features = features_flow(week, latest_only=True)  # training's table is left as it is
+    forecast = forecast_flow(week, latest_only=True)
     risk_map = Path(forecast["risk_map"])
     return {
         "fetch": fetched,

@@ -21,7 +21,7 @@ from pestcast.flows.runners import with_task_runner
 from pestcast.flows.weekly import weekly_flow
 from tests.flows.weekly_region import LAST_MONDAY, write_small_region
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
