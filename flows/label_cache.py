@@ -11,6 +11,7 @@ the newest :data:`KEEP_LABEL_RASTERS` rasters of a folder are kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from rasterio.io import DatasetReader
 from shapely.geometry.base import BaseGeometry
 
 from pestcast.core.atomic import atomic_path
+from pestcast.core.errors import DataError
 from pestcast.features.zonal import parcel_pixel_labels
 from pestcast.flows.raster_read import AnalysisGrid
 
@@ -38,6 +40,7 @@ __all__ = [
     "cached_parcel_labels",
     "label_raster_key",
     "labels_fingerprint",
+    "read_labels",
 ]
 
 LABEL_CACHE_DIR = "parcel_labels"
@@ -193,3 +196,24 @@ def _remove_old(newest: Path) -> None:
     for old in rasters[KEEP_LABEL_RASTERS:]:
         if old != newest:
             old.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=2)
+def read_labels(path: Path, fingerprint: str) -> npt.NDArray[np.int32]:
+    """The label raster kept at ``path``, checked to be the one of ``fingerprint`` (read once
+    per process: a Dask worker's tasks share it)."""
+    try:
+        with rasterio.open(path) as dataset:
+            if dataset.tags().get(_FINGERPRINT_TAG) != fingerprint:
+                raise DataError(
+                    f"parcel label raster {path} is not the one this run made (fingerprint "
+                    f"{fingerprint}): another run replaced it; run the fetch again"
+                )
+            labels = np.asarray(dataset.read(1), dtype=np.int32)
+    except (RasterioError, OSError) as error:
+        raise DataError(
+            f"cannot read the parcel label raster {path} ({error}); every Dask worker must "
+            "see paths.work_dir at the same path"
+        ) from error
+    labels.setflags(write=False)  # shared by the tasks of a worker
+    return labels

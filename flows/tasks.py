@@ -37,7 +37,7 @@ from pestcast.flows.config import PestcastConfig
 from pestcast.flows.failure_ledger import describe_read_failure
 from pestcast.flows.feedback import read_store
 from pestcast.flows.fetch_cache import DayCache, DayOutcome, day_outcome
-from pestcast.flows.label_cache import LABEL_CACHE_DIR, cached_parcel_labels
+from pestcast.flows.label_cache import LABEL_CACHE_DIR, cached_parcel_labels, read_labels
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.light_traps import read_light_traps
 from pestcast.flows.map_page import write_map_page
@@ -141,6 +141,20 @@ class ParcelRaster:
     """0 outside parcels, i + 1 inside (inward-buffered) parcel i."""
     fingerprint: str
     """Hash of the labels and parcel ids: part of the observation cache key."""
+    labels_file: Path | None = None
+    """Where the labels are kept (the work dir's label cache). A copy sent to another process (a
+    Dask worker) then carries this path instead of the array, hundreds of MB on a full tile,
+    and reads the file there once (:func:`flows.label_cache.read_labels`)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.labels_file is None:
+            return (ParcelRaster, (self.grid, self.labels, self.fingerprint))
+        return (_raster_from_file, (self.grid, self.labels_file, self.fingerprint))
+
+
+def _raster_from_file(grid: AnalysisGrid, labels_file: Path, fingerprint: str) -> ParcelRaster:
+    labels = read_labels(labels_file, fingerprint)
+    return ParcelRaster(grid, labels, fingerprint, labels_file)
 
 
 @task(cache_policy=NO_CACHE)
@@ -163,7 +177,9 @@ def parcel_labels(parcels: gpd.GeoDataFrame, config: PestcastConfig) -> ParcelRa
         min_pixels_after_buffer=config.imagery.min_parcel_px,
         cache_dir=config.paths.work_dir / LABEL_CACHE_DIR,
     )
-    return ParcelRaster(grid=grid, labels=cached.labels, fingerprint=cached.fingerprint)
+    return ParcelRaster(
+        grid=grid, labels=cached.labels, fingerprint=cached.fingerprint, labels_file=cached.path
+    )
 
 
 @task(cache_policy=NO_CACHE)

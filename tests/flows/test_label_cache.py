@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,6 +17,7 @@ import rasterio
 from affine import Affine
 from shapely.geometry import box
 
+from pestcast.core.errors import DataError
 from pestcast.features.zonal import parcel_pixel_labels
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.label_cache import (
@@ -130,3 +133,21 @@ def test_the_task_keeps_the_raster_in_the_work_dir_across_runs(tmp_path: Path) -
     third = parcel_labels.fn(moved, config)
     assert len(list((tmp_path / LABEL_CACHE_DIR).glob("*.tif"))) == 2
     assert third.fingerprint != first.fingerprint
+
+
+def test_a_copy_for_another_process_carries_the_file_not_the_array(tmp_path: Path) -> None:
+    parcels = gpd.GeoDataFrame({"parcel_id": IDS}, geometry=GEOMETRIES, crs="EPSG:32648")
+    raster = parcel_labels.fn(parcels, config_in(tmp_path))
+    shipped = pickle.dumps(raster)
+    assert len(shipped) < 2048 < raster.labels.nbytes
+    copy = pickle.loads(shipped)
+    np.testing.assert_array_equal(copy.labels, raster.labels)
+    assert (copy.fingerprint, copy.labels_file) == (raster.fingerprint, raster.labels_file)
+
+
+def test_a_copy_refuses_a_label_file_another_run_replaced(tmp_path: Path) -> None:
+    parcels = gpd.GeoDataFrame({"parcel_id": IDS}, geometry=GEOMETRIES, crs="EPSG:32648")
+    raster = parcel_labels.fn(parcels, config_in(tmp_path))
+    stranger = replace(raster, fingerprint="0" * 24)
+    with pytest.raises(DataError, match="not the one this run made"):
+        pickle.loads(pickle.dumps(stranger))
