@@ -28,8 +28,9 @@ MARKER = ".pestcast"
 LOCK = ".pestcast.lock"
 _OWN_NAMES = re.compile(
     r"^(\.pestcast.*|\.staging-.*|\..*\.tmp.*|observations|parcel_observations\.parquet|"
-    r"scenes\.json|features\.parquet|logs|models|latest|current|backtest|bulletins|"
-    r"sowing-windows|\d{4}-\d{2}-\d{2}|\d{8}-[0-9a-f]{8})$"
+    r"scenes\.json|features\.parquet|features_latest\.parquet|logs|models|latest|current|"
+    r"backtest|bulletins|exports|sowing-windows|pixels|failed_scenes\.json|parcel_labels|"
+    r"sar_observations|sar_observations\.parquet|\d{4}-\d{2}-\d{2}|\d{8}-[0-9a-f]{8})$"
 )
 """Names pestcast gives to what it writes in a work or output folder."""
 

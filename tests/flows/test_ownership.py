@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from pestcast.core.errors import ConfigError, PestcastError
-from pestcast.flows.ownership import MARKER, claim_folder, region_lock
+from pestcast.flows.label_cache import LABEL_CACHE_DIR
+from pestcast.flows.layout import RunLayout
+from pestcast.flows.ownership import _OWN_NAMES, MARKER, claim_folder, region_lock
+from pestcast.flows.weekly import EXPORTS
 
 
 def test_a_new_or_empty_folder_becomes_pestcasts(tmp_path: Path) -> None:
@@ -62,3 +66,16 @@ def test_a_second_run_of_the_region_fails_at_once_naming_the_first(tmp_path: Pat
         holder.wait(timeout=30)
     with region_lock(tmp_path, command="features"):  # free again once the first has ended
         assert "pestcast features" in (tmp_path / ".pestcast.lock").read_text(encoding="utf-8")
+
+
+def test_every_name_the_layout_gives_is_pestcast_s_own(tmp_path: Path) -> None:
+    layout = RunLayout(
+        work_dir=tmp_path / "work", output_dir=tmp_path / "out", model_registry=tmp_path / "reg"
+    )
+    names = {
+        getattr(layout, name).name
+        for name, value in vars(RunLayout).items()
+        if isinstance(value, property)
+    } | {LABEL_CACHE_DIR, EXPORTS, layout.forecast_dir(dt.date(2024, 12, 30)).name}
+    strangers = sorted(name for name in names if not _OWN_NAMES.match(name))
+    assert not strangers
