@@ -28,6 +28,7 @@ __all__ = [
     "clear_observations",
     "latest_flooding_day",
     "latest_rows",
+    "local_days",
     "take",
 ]
 
@@ -90,7 +91,7 @@ def clear_observations(
         & np.isfinite(observations["ndvi_mean"].to_numpy(np.float64))
     )
     rows = observations.loc[keep]
-    acquired, known = _local_days(rows, timezone)
+    acquired, known = local_days(rows, timezone)
     values = {name: rows[f"{name}_mean"].to_numpy(np.float64) for name in DEFAULT_PARCEL_INDICES}
     values["ndre_std"] = (
         rows["ndre_std"].to_numpy(np.float64) if "ndre_std" in rows else np.full(len(rows), np.nan)
@@ -108,17 +109,20 @@ def clear_observations(
     )
 
 
-def _local_days(
-    rows: pd.DataFrame, timezone: str
+def local_days(
+    rows: pd.DataFrame, timezone: str, *, what: str = "observations"
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Local acquisition and availability days; naive timestamps are taken as UTC."""
+    """Local acquisition and availability days; naive timestamps are taken as UTC.
+
+    Refuses rows available before they were acquired, calling them ``what`` in the error.
+    """
     acquired = pd.to_datetime(rows["acquired_utc"], utc=True)
     available = pd.to_datetime(rows["available_utc"], utc=True)
     early = (available < acquired).to_numpy()
     if early.any():
         scene = rows["scene_id"].iloc[int(np.argmax(early))] if "scene_id" in rows else "?"
         raise DataError(
-            f"{int(early.sum())} observations (e.g. scene {scene}) became available before they "
+            f"{int(early.sum())} {what} (e.g. scene {scene}) became available before they "
             "were acquired; check available_utc (the STAC item's `created`)"
         )
     acquired_day, available_day = (

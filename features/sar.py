@@ -36,7 +36,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from pestcast.core.errors import DataError
-from pestcast.features.clear_observations import latest_rows, take
+from pestcast.features.clear_observations import latest_rows, local_days, take
 from pestcast.features.columns import require_columns
 from pestcast.features.seasons import day_numbers
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
@@ -166,7 +166,7 @@ def _usable_scenes(
         & np.isfinite(vv_db)
         & np.isfinite(vh_db)
     )
-    acquired, known = _local_days(observations.loc[keep], timezone)
+    acquired, known = local_days(observations.loc[keep], timezone, what="Sentinel-1 observations")
     order = np.argsort(acquired, kind="stable")
     return _Scenes(
         parcel=parcel[keep][order].astype(np.intp),
@@ -175,26 +175,6 @@ def _usable_scenes(
         vv_db=vv_db[keep][order],
         vh_db=vh_db[keep][order],
     )
-
-
-def _local_days(
-    rows: pd.DataFrame, timezone: str
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Local acquisition and availability days; naive timestamps are taken as UTC."""
-    acquired = pd.to_datetime(rows["acquired_utc"], utc=True)
-    available = pd.to_datetime(rows["available_utc"], utc=True)
-    early = (available < acquired).to_numpy()
-    if early.any():
-        scene = rows["scene_id"].iloc[int(np.argmax(early))] if "scene_id" in rows else "?"
-        raise DataError(
-            f"{int(early.sum())} Sentinel-1 observations (e.g. scene {scene}) became available "
-            "before they were acquired; check available_utc (the STAC item's `created`)"
-        )
-    acquired_day, available_day = (
-        day_numbers(times.dt.tz_convert(timezone).dt.tz_localize(None))
-        for times in (acquired, available)
-    )
-    return acquired_day, available_day
 
 
 def _features_on(

@@ -35,13 +35,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from pestcast.core.atomic import atomic_path
-from pestcast.core.errors import SceneReadError, SourceError
+from pestcast.core.errors import SceneReadError
 from pestcast.features.sar import POLARISATIONS, SAR_OBSERVATION_COLUMNS, parcel_backscatter
 from pestcast.flows.config import PestcastConfig, SarSourceConfig
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.raster_read import AnalysisGrid, read_asset_values
 from pestcast.flows.stac_search import SceneRef, group_by_solar_day, search_scenes
-from pestcast.flows.tasks import ParcelRaster
+from pestcast.flows.tasks import ParcelRaster, network_trouble
 
 __all__ = [
     "SarDayOutcome",
@@ -96,23 +96,12 @@ def fetch_sar_observations(
     return {"sentinel1": _summary(outcomes, rows, layout.sar_observations)}
 
 
-def _network_trouble(_task: Any, _run: Any, state: Any) -> bool:
-    """Retry a search that failed on the network, never bad requests or bad data."""
-    try:
-        state.result()
-    except SourceError as error:
-        return isinstance(error.__cause__, TimeoutError | ConnectionError)
-    except Exception:
-        return False
-    return False
-
-
 @task(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
     retry_jitter_factor=0.5,
-    retry_condition_fn=_network_trouble,
+    retry_condition_fn=network_trouble,
 )
 def find_sar_scenes(
     source: SarSourceConfig,

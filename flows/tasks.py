@@ -92,7 +92,7 @@ def _configured_parcels(config: PestcastConfig) -> gpd.GeoDataFrame:
     return read_parcels(source.path, layer=source.layer, crs=config.region.crs)
 
 
-def _is_transient(_task: Any, _run: Any, state: Any) -> bool:
+def network_trouble(_task: Any, _run: Any, state: Any) -> bool:
     """Retry network trouble, never bad requests or bad data."""
     try:
         state.result()
@@ -108,7 +108,7 @@ def _is_transient(_task: Any, _run: Any, state: Any) -> bool:
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
     retry_jitter_factor=0.5,
-    retry_condition_fn=_is_transient,
+    retry_condition_fn=network_trouble,
 )
 def find_scenes(config: PestcastConfig, parcels: gpd.GeoDataFrame) -> list[SceneRef]:
     """Search the STAC source for scenes over the parcels' extent in the imagery window."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,11 +94,11 @@ def test_one_block_when_every_parcel_fits() -> None:
     assert list(block.own) == list(block.members) == list(range(N_PARCELS))
 
 
-@pytest.mark.parametrize("max_parcels", [70, 150, 400])
-def test_the_table_in_blocks_equals_the_table_in_one_piece(max_parcels: int) -> None:
-    observations, parcels, weather, surveys = region()
-    options = {"forecast_dates": DATES, "horizons": (7, 14)}
-    whole = build_feature_table(observations, parcels, weather, surveys, **options)
+def block_builder(
+    tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame], **options: Any
+) -> Callable[[ParcelBlock], pd.DataFrame]:
+    """Builds a block's table as the flows do: its members' observations, every survey."""
+    observations, parcels, weather, surveys = tables
     ids = pd.Index(parcels["parcel_id"])
 
     def build(block: ParcelBlock) -> pd.DataFrame:
@@ -109,29 +112,27 @@ def test_the_table_in_blocks_equals_the_table_in_one_piece(max_parcels: int) -> 
             **options,
         )
 
+    return build
+
+
+@pytest.mark.parametrize("max_parcels", [70, 150, 400])
+def test_the_table_in_blocks_equals_the_table_in_one_piece(max_parcels: int) -> None:
+    tables = region()
+    options: dict[str, Any] = {"forecast_dates": DATES, "horizons": (7, 14)}
+    whole = build_feature_table(*tables, **options)
+    parcels = tables[1]
     halo = feature_halo_m(DEFAULT_FEATURE_SETTINGS)
     blocks = parcel_blocks(parcels, max_parcels=max_parcels, halo_m=halo)
     assert len(blocks) > 1
-    pd.testing.assert_frame_equal(in_blocks(blocks, ids, build), whole, rtol=1e-12)
+    blocked = in_blocks(blocks, pd.Index(parcels["parcel_id"]), block_builder(tables, **options))
+    pd.testing.assert_frame_equal(blocked, whole, rtol=1e-12)
 
 
 def test_a_halo_too_small_would_change_the_neighbour_features() -> None:
-    observations, parcels, weather, surveys = region()
-    options = {"forecast_dates": DATES[-1:], "horizons": (7,)}
-    whole = build_feature_table(observations, parcels, weather, surveys, **options)
-    ids = pd.Index(parcels["parcel_id"])
-
-    def build(block: ParcelBlock) -> pd.DataFrame:
-        members = ids[block.members]
-        return build_feature_table(
-            observations[observations["parcel_id"].isin(members)],
-            parcels.iloc[block.members],
-            weather,
-            surveys,
-            region_parcel_ids=ids,
-            **options,
-        )
-
+    tables = region()
+    options: dict[str, Any] = {"forecast_dates": DATES[-1:], "horizons": (7,)}
+    whole = build_feature_table(*tables, **options)
+    parcels = tables[1]
     blocks = parcel_blocks(parcels, max_parcels=150, halo_m=0.0)
-    blocked = in_blocks(blocks, ids, build)
+    blocked = in_blocks(blocks, pd.Index(parcels["parcel_id"]), block_builder(tables, **options))
     assert not blocked["nbr_count"].equals(whole["nbr_count"])
