@@ -86,20 +86,13 @@ def in_blocks(
         return build(blocks[0])
     position = pd.Series(np.arange(len(parcel_ids)), index=parcel_ids)
     parts = []
-    for block, table in zip(blocks, _built(blocks, build), strict=True):
-        own_ids = parcel_ids[block.own]
-        parts.append(table[table["parcel_id"].isin(own_ids)])
+    for block in blocks:
+        table = build(block)
+        parts.append(table[table["parcel_id"].isin(parcel_ids[block.own])])
     whole = pd.concat(parts, ignore_index=True)
     key = position.loc[whole["parcel_id"]].to_numpy()
     order = np.lexsort((key, whole["forecast_date"].to_numpy()))
     return whole.iloc[order].reset_index(drop=True)
-
-
-def _built(
-    blocks: list[ParcelBlock], build: Callable[[ParcelBlock], pd.DataFrame]
-) -> Iterator[pd.DataFrame]:
-    for block in blocks:
-        yield build(block)
 
 
 def _mean_by(
