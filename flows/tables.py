@@ -31,6 +31,7 @@ __all__ = [
     "MAX_DAILY_RAIN_MM",
     "OTHER_RICE_PESTS",
     "WEATHER_RANGES",
+    "check_rows",
     "read_parcels",
     "read_surveys",
     "read_weather",
@@ -225,7 +226,7 @@ def read_weather(path: Path, *, max_daily_rain_mm: float = MAX_DAILY_RAIN_MM) ->
         weather[column] = _numbers(weather, column, path)
         _check_range(weather, column, path, low=low, high=high, unit=unit)
     for lower, upper in (("tmin_c", "tmax_c"), ("rh_mean_pct", "rh_max_pct")):
-        _check(
+        check_rows(
             path,
             weather,
             weather[lower] > weather[upper],
@@ -248,11 +249,11 @@ def _check_range(
     values = table[column]
     if column.endswith("_pct") and values.notna().any() and values.max() <= 1:
         problem = "and every other value are ≤ 1: a fraction, not percent; multiply by 100"
-        _check(path, table, values.notna(), column, problem)
+        check_rows(path, table, values.notna(), column, problem)
     bad = (values < low) | (values > high)
     if bad.any():
         hint = _unit_hint(column, values[bad])
-        _check(path, table, bad, column, f"is outside {low:g}…{high:g} {unit}{hint}")
+        check_rows(path, table, bad, column, f"is outside {low:g}…{high:g} {unit}{hint}")
 
 
 def _unit_hint(column: str, wrong: pd.Series) -> str:
@@ -293,7 +294,7 @@ def read_surveys(
     for column in ("survey_date", "report_date"):
         surveys[column] = _dates(surveys, column, path)
         _check_plausible_dates(surveys, column, path, as_of=as_of or dt.date.today())
-    _check(
+    check_rows(
         path,
         surveys,
         surveys["report_date"] < surveys["survey_date"],
@@ -303,7 +304,7 @@ def read_surveys(
     for column, (low, high) in SURVEY_AMOUNTS.items():
         if column in surveys:
             surveys[column] = _numbers(surveys, column, path)
-            _check(
+            check_rows(
                 path,
                 surveys,
                 (surveys[column] < low) | (surveys[column] > high),
@@ -323,7 +324,7 @@ def _modelled_pests(
     known = f"{', '.join(modelled)} (modelled)" + (
         f", {', '.join(others)} (not modelled, left out)" if others else ""
     )
-    _check(
+    check_rows(
         path,
         surveys,
         ~surveys["pest"].isin([*modelled, *others]),
@@ -339,7 +340,7 @@ def _modelled_pests(
 
 
 def _check_plausible_dates(table: pd.DataFrame, column: str, path: Path, *, as_of: dt.date) -> None:
-    _check(
+    check_rows(
         path,
         table,
         table[column] < pd.Timestamp(EARLIEST_SURVEY_DATE),
@@ -347,7 +348,7 @@ def _check_plausible_dates(table: pd.DataFrame, column: str, path: Path, *, as_o
         f"is before {EARLIEST_SURVEY_DATE} (the start of Sentinel-2 L2A imagery); "
         "probably a typo in the year",
     )
-    _check(
+    check_rows(
         path,
         table,
         table[column] > pd.Timestamp(as_of),
@@ -372,28 +373,28 @@ def _require_known_parcels(surveys: pd.DataFrame, path: Path, known: set[str]) -
 def _dates(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """A column as calendar days (naive); empty or unparseable values are named with the row."""
     values = table[column]
-    _check(path, table, values.isna(), column, "is empty; fill or drop the row")
+    check_rows(path, table, values.isna(), column, "is empty; fill or drop the row")
     try:
         days = pd.to_datetime(values.astype(str), errors="coerce", format="mixed")
         if getattr(days.dt, "tz", None) is not None:
             days = days.dt.tz_localize(None)
     except (ValueError, TypeError, OverflowError):
         days = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    _check(path, table, days.isna(), column, "is not a date; write dates as YYYY-MM-DD")
+    check_rows(path, table, days.isna(), column, "is not a date; write dates as YYYY-MM-DD")
     return days.dt.normalize().astype("datetime64[ns]")
 
 
 def _numbers(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """A numeric column as float; blanks become NaN, anything else that is not a number fails."""
     values = pd.to_numeric(table[column], errors="coerce").astype(float)
-    _check(
+    check_rows(
         path,
         table,
         values.isna() & table[column].notna(),
         column,
         "is not a number; write plain numbers (no units, decimal point '.')",
     )
-    _check(
+    check_rows(
         path,
         table,
         values.abs() == math.inf,
@@ -405,9 +406,9 @@ def _numbers(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
 
 def _text(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """A text key column, stripped; empty values fail."""
-    _check(path, table, table[column].isna(), column, "is empty; fill or drop the row")
+    check_rows(path, table, table[column].isna(), column, "is empty; fill or drop the row")
     text = table[column].astype(str).str.strip()
-    _check(path, table, text == "", column, "is empty; fill or drop the row")
+    check_rows(path, table, text == "", column, "is empty; fill or drop the row")
     return text
 
 
@@ -425,7 +426,7 @@ def _read_table(path: Path, key: str) -> pd.DataFrame:
 
 
 def _require_values(table: pd.DataFrame, column: str, allowed: tuple[str, ...], path: Path) -> None:
-    _check(
+    check_rows(
         path,
         table,
         ~table[column].astype(str).isin(allowed),
@@ -434,7 +435,7 @@ def _require_values(table: pd.DataFrame, column: str, allowed: tuple[str, ...], 
     )
 
 
-def _check(path: Path, table: pd.DataFrame, bad: pd.Series, column: str, problem: str) -> None:
+def check_rows(path: Path, table: pd.DataFrame, bad: pd.Series, column: str, problem: str) -> None:
     """Raise a DataError naming the file, column, number of bad rows and the first one."""
     rows = np.flatnonzero(bad.fillna(False).to_numpy(dtype=bool))
     if not len(rows):

@@ -30,7 +30,7 @@ import pandas as pd
 from pestcast.core.errors import DataError, SourceError
 from pestcast.features.columns import require_columns
 from pestcast.flows.config import PestcastConfig
-from pestcast.flows.tables import WEATHER_RANGES
+from pestcast.flows.tables import WEATHER_RANGES, check_rows
 
 __all__ = [
     "FORECAST_TABLE_COLUMNS",
@@ -110,7 +110,9 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 def _text(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
     text = table[column].astype(str).str.strip()
-    _fail(path, table, table[column].isna() | (text == ""), column, "is empty; fill or drop it")
+    check_rows(
+        path, table, table[column].isna() | (text == ""), column, "is empty; fill or drop it"
+    )
     return text
 
 
@@ -122,22 +124,24 @@ def _days(table: pd.DataFrame, column: str, path: Path, timezone: str) -> pd.Ser
         stamps = pd.Series(pd.NaT, index=table.index, dtype="datetime64[ns]")
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         stamps = stamps.dt.tz_convert(timezone).dt.tz_localize(None)
-    _fail(path, table, stamps.isna(), column, "is not a date; write dates as YYYY-MM-DD")
+    check_rows(path, table, stamps.isna(), column, "is not a date; write dates as YYYY-MM-DD")
     return stamps.dt.normalize().astype("datetime64[ns]")
 
 
 def _leads(table: pd.DataFrame, path: Path) -> pd.Series:
     lead = pd.to_numeric(table["lead_days"], errors="coerce")
-    _fail(path, table, lead.isna() | (lead % 1 != 0), "lead_days", "is not a whole number of days")
+    check_rows(
+        path, table, lead.isna() | (lead % 1 != 0), "lead_days", "is not a whole number of days"
+    )
     days = (table["valid_date"] - table["issued"]).dt.days
-    _fail(
+    check_rows(
         path,
         table,
         lead != days,
         "lead_days",
         "is not valid_date − issued in days; check that the date columns are not swapped",
     )
-    _fail(
+    check_rows(
         path,
         table,
         (lead < 1) | (lead > MAX_LEAD_DAYS),
@@ -153,23 +157,23 @@ def _check_values(table: pd.DataFrame, path: Path) -> None:
         if column not in table:
             continue
         values = pd.to_numeric(table[column], errors="coerce").astype(float)
-        _fail(
+        check_rows(
             path,
             table,
             values.isna() & table[column].notna(),
             column,
             "is not a number; write plain numbers (no units, decimal point '.')",
         )
-        _fail(path, table, values.abs() == math.inf, column, "is infinite; leave it blank")
+        check_rows(path, table, values.abs() == math.inf, column, "is infinite; leave it blank")
         if column.endswith("_pct") and values.notna().any() and values.max() <= 1:
-            _fail(
+            check_rows(
                 path,
                 table,
                 values.notna(),
                 column,
                 "and every other value are ≤ 1: a fraction, not percent; multiply by 100",
             )
-        _fail(
+        check_rows(
             path,
             table,
             (values < low) | (values > high),
@@ -179,7 +183,7 @@ def _check_values(table: pd.DataFrame, path: Path) -> None:
         table[column] = values
     for lower, upper in (("tmin_c", "tmax_c"), ("rh_mean_pct", "rh_max_pct")):
         if lower in table and upper in table:
-            _fail(
+            check_rows(
                 path,
                 table,
                 table[lower] > table[upper],
@@ -190,7 +194,7 @@ def _check_values(table: pd.DataFrame, path: Path) -> None:
 
 def _require_one_row_per_lead(table: pd.DataFrame, path: Path) -> None:
     repeated = table.duplicated(["issued", "commune", "lead_days"])
-    _fail(
+    check_rows(
         path,
         table,
         repeated,
@@ -209,22 +213,3 @@ def _require_communes(table: pd.DataFrame, communes: set[str], path: Path) -> No
             "(communes named as in the parcel table), or remove sources.weather_forecasts from "
             "the config to leave the fcst_ features empty"
         )
-
-
-def _fail(path: Path, table: pd.DataFrame, bad: pd.Series, column: str, problem: str) -> None:
-    """Raise a DataError naming the file, column, number of bad rows and the first one."""
-    rows = np.flatnonzero(bad.fillna(False).to_numpy(dtype=bool))
-    if not len(rows):
-        return
-    first = rows[0]
-    where = f"row {first + 1}" if path.suffix.lower() == ".parquet" else f"line {first + 2}"
-    value = table[column].iloc[first]
-    shown = f"{value:%Y-%m-%d}" if isinstance(value, pd.Timestamp) else repr(_plain(value))
-    raise DataError(
-        f"{path}: column {column}: {len(rows)} of {len(table)} rows wrong, first at {where}: "
-        f"{shown} {problem}"
-    )
-
-
-def _plain(value: object) -> object:
-    return value.item() if isinstance(value, np.generic) else value
