@@ -94,7 +94,6 @@ import numpy.typing as npt
 import pystac
 import rasterio
 from affine import Affine
-from pyproj import Transformer
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from scipy import sparse
@@ -103,6 +102,7 @@ from pestcast.core.atomic import atomic_path
 from pestcast.core.errors import PublishError
 from pestcast.simulator.geometry import CRS, RegionLayout, SceneGrid
 from pestcast.simulator.imagery import cover_raster
+from pestcast.simulator.stac_catalog import footprint_of
 from pestcast.simulator.surface import (
     ENDMEMBERS,
     STATIC_COVERS,
@@ -378,7 +378,7 @@ def _write_cog(path: Path, values: npt.NDArray[np.float32], transform: Affine) -
 
 def sar_item(scene: SarScene, grid: SceneGrid) -> pystac.Item:
     """The STAC item of one acquisition, shaped like Planetary Computer's ``sentinel-1-rtc``."""
-    footprint, bbox = _footprint(grid)
+    footprint, bbox = footprint_of(grid)
     item = pystac.Item(
         id=scene.item_id,
         geometry=footprint,
@@ -444,16 +444,6 @@ def _asset(name: str) -> pystac.Asset:
         )
     ]
     return asset
-
-
-def _footprint(grid: SceneGrid) -> tuple[dict[str, object], list[float]]:
-    """The grid extent as a WGS84 polygon (counter-clockwise) and its bounding box."""
-    x_min, y_min, x_max, y_max = grid.bounds
-    to_wgs84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
-    corners = [(x_min, y_min), (x_max, y_min), (x_max, y_max), (x_min, y_max), (x_min, y_min)]
-    ring = [[round(c, 7) for c in to_wgs84.transform(x, y)] for x, y in corners]
-    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
-    return {"type": "Polygon", "coordinates": [ring]}, [min(lons), min(lats), max(lons), max(lats)]
 
 
 def sar_collection(items: Sequence[pystac.Item]) -> pystac.Collection:

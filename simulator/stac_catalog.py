@@ -31,6 +31,7 @@ __all__ = [
     "MGRS_TILE",
     "ItemFacts",
     "build_item",
+    "footprint_of",
     "item_id",
     "processing_baseline",
     "write_catalog",
@@ -85,7 +86,7 @@ def item_id(platform: str, acquired_utc: dt.datetime, available_utc: dt.datetime
 
 def build_item(facts: ItemFacts, grid: SceneGrid) -> pystac.Item:
     """The STAC item of one scene with its nine band assets."""
-    footprint, bbox = _footprint(grid)
+    footprint, bbox = footprint_of(grid)
     item = pystac.Item(
         id=facts.item_id,
         geometry=footprint,
@@ -148,7 +149,7 @@ def _asset(band: str, resolution: int, grid: SceneGrid, offset: float) -> pystac
     return asset
 
 
-def _footprint(grid: SceneGrid) -> tuple[dict[str, object], list[float]]:
+def footprint_of(grid: SceneGrid) -> tuple[dict[str, object], list[float]]:
     """The grid extent as a WGS84 polygon (counter-clockwise) and its bounding box."""
     x_min, y_min, x_max, y_max = grid.bounds
     to_wgs84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
