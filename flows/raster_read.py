@@ -36,7 +36,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import numpy as np
@@ -339,7 +339,7 @@ class SolarDayStrips:
         if self._workers <= 1:
             *dn, scl = [scene.read(band, rows, pixels) for band in bands]
         else:
-            *dn, scl = _pool(self._workers).map(lambda band: scene.read(band, rows, pixels), bands)
+            *dn, scl = _map_all(self._workers, lambda band: scene.read(band, rows, pixels), bands)
         offset = scene.reader.scene.boa_offset_dn
         reflectance = {
             band: dn_to_reflectance(values, offset_dn=offset)
@@ -475,8 +475,17 @@ def _read_all(reader: _AssetReader, bands: Sequence[str], workers: int) -> list[
     """Every band's array, in order; read by a shared pool of ``workers`` threads."""
     if workers <= 1 or len(bands) == 1:
         return [reader.read(band) for band in bands]
-    # map() hands results back in order and raises the first failure in that order.
-    return list(_pool(workers).map(reader.read, bands))
+    return _map_all(workers, reader.read, bands)
+
+
+def _map_all(workers: int, function: Callable[[str], _T], bands: Sequence[str]) -> list[_T]:
+    """``function(band)`` for every band on the shared pool, in order. Every call has ended
+    before the first failure (in band order) is raised: a caller that then closes the datasets
+    of the other bands must not pull them from under a read still running in the pool (that was
+    a segfault in libtiff, seen in CI)."""
+    futures = [_pool(workers).submit(function, band) for band in bands]
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:

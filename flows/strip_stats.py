@@ -17,8 +17,9 @@ e.g. to keep the pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -105,8 +106,11 @@ def solar_day_parcel_stats(
                 arrays = day.read(rows, None if whole else positions)
                 yield rows, (strip_labels, positions), arrays
 
-    with SolarDayStrips(scenes, grid, bands=bands, **options) as day:
-        for rows, (strip_labels, positions), arrays in _read_ahead(strips(day)):
+    with (
+        SolarDayStrips(scenes, grid, bands=bands, **options) as day,
+        closing(_read_ahead(strips(day))) as ahead,
+    ):
+        for rows, (strip_labels, positions), arrays in ahead:
             pixels = _at(arrays, positions) if whole else arrays
             if on_strip is not None:
                 on_strip(Window(0, rows.start, grid.shape[1], len(rows)), arrays)
@@ -119,10 +123,12 @@ _StripLabels = tuple[npt.NDArray[np.integer], npt.NDArray[np.intp]]
 _END = object()
 
 
-def _read_ahead(items: Iterator[_T]) -> Iterator[_T]:
+def _read_ahead(items: Iterator[_T]) -> Generator[_T, None, None]:
     """``items``, each produced in a helper thread while the caller works on the one before:
     the next strip is read (GDAL decodes without holding the GIL) while this one is reduced.
-    One item waits at most; errors reach the caller when it asks for that item."""
+    One item waits at most; errors reach the caller when it asks for that item. Close it
+    (``contextlib.closing``) before closing what the items are read from: closing waits for the
+    item being read."""
     with ThreadPoolExecutor(1, thread_name_prefix="pestcast-read-ahead") as helper:
         coming = helper.submit(next, items, _END)
         while (item := coming.result()) is not _END:
@@ -179,9 +185,9 @@ def band_parcel_stats(href: str, parcels: ParcelStrips, *, name: str = "value") 
     """
     accumulator = ZonalAccumulator([name], parcels.n_parcels, std=False)
     wanted = ((strip.rows, strip.positions) for strip in parcels.strips)
-    reads = _read_ahead(read_band_strips(href, parcels.grid, wanted))
-    for strip, values in zip(parcels.strips, reads, strict=True):
-        accumulator.add({name: values}, strip.labels, values != 0)
+    with closing(_read_ahead(read_band_strips(href, parcels.grid, wanted))) as reads:
+        for strip, values in zip(parcels.strips, reads, strict=True):
+            accumulator.add({name: values}, strip.labels, values != 0)
     return accumulator.table()
 
 

@@ -1,11 +1,14 @@
 """A solar day reduced strip by strip gives the statistics of the whole-array path, reads only
-strips with parcels, mosaics items per strip and hands every strip to a consumer."""
+strips with parcels, mosaics items per strip and hands every strip to a consumer. A failure
+never closes a dataset that another thread is still reading."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,8 +22,9 @@ from pestcast.core.errors import DataError, SceneReadError, SourceError
 from pestcast.features.indices import INDEX_NAMES
 from pestcast.features.scene_stats import parcel_index_stats
 from pestcast.features.zonal import zonal_statistics
+from pestcast.flows import raster_read
 from pestcast.flows.observations import required_bands
-from pestcast.flows.raster_read import AnalysisGrid, SceneArrays, read_solar_day
+from pestcast.flows.raster_read import AnalysisGrid, SceneArrays, SolarDayStrips, read_solar_day
 from pestcast.flows.stac_search import SceneRef
 from pestcast.flows.strip_stats import (
     band_parcel_stats,
@@ -179,6 +183,55 @@ def test_a_missing_asset_names_item_band_and_href(two_items: list[SceneRef]) -> 
     labels = parcel_labels(GRID.shape, seed=3)
     with pytest.raises(SceneReadError, match=r"asset 'red' of item scene11 from /nowhere/red.tif"):
         solar_day_parcel_stats([gone], GRID, labels, bands=BANDS, n_parcels=40)
+
+
+@pytest.fixture
+def reads_running(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bands being read right now; every read but red's takes 0.2 s more."""
+    running: list[str] = []
+    read = raster_read._SceneStrips._read
+
+    def slow_read(strips: Any, band: str, rows: range, pixels: Any) -> Any:
+        running.append(band)
+        try:
+            if band != "red":
+                time.sleep(0.2)
+            return read(strips, band, rows, pixels)
+        finally:
+            running.remove(band)
+
+    monkeypatch.setattr(raster_read._SceneStrips, "_read", slow_read)
+    return running
+
+
+def test_a_failed_band_is_raised_after_the_other_reads_of_the_strip_end(
+    two_items: list[SceneRef], reads_running: list[str]
+) -> None:
+    """Raised at once, the failure closed the day's datasets under reads still running in the
+    pool: a segfault in libtiff (CI, stop 13)."""
+    gone = dataclasses.replace(
+        two_items[0], asset_hrefs={**two_items[0].asset_hrefs, "red": "/nowhere/red.tif"}
+    )
+    with (
+        pytest.raises(SceneReadError, match="asset 'red'"),
+        SolarDayStrips([gone], GRID, bands=BANDS, max_concurrent_reads=4) as day,
+    ):
+        day.read(range(16))
+    assert reads_running == []
+
+
+def test_a_failing_consumer_returns_after_the_strip_read_ahead_ends(
+    two_items: list[SceneRef], reads_running: list[str]
+) -> None:
+    def fail(window: Window, arrays: SceneArrays) -> None:
+        raise RuntimeError("the consumer fails on the first strip")
+
+    labels = parcel_labels(GRID.shape, seed=3)
+    with pytest.raises(RuntimeError, match="first strip"):
+        solar_day_parcel_stats(
+            two_items[:1], GRID, labels, bands=BANDS, n_parcels=40, on_strip=fail, strip_rows=16
+        )
+    assert reads_running == []
 
 
 def test_grid_strips_cover_the_rows_once() -> None:
