@@ -34,7 +34,7 @@ import pystac
 import rasterio
 from affine import Affine
 
-from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
+from pestcast.features.index_catalog import DEFAULT_PARCEL_INDICES
 from pestcast.flows.observations import required_bands
 from pestcast.flows.raster_read import AnalysisGrid, SceneArrays, read_scene
 from pestcast.flows.stac_search import SceneRef, scene_from_item

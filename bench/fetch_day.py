@@ -43,8 +43,8 @@ from zonal import (
     synthetic_parcels,
     timed,
     usage,
+    write_cog as write_band,
 )
-from zonal import write_cog as write_band
 
 from pestcast.features.indices import INDEX_NAMES
 from pestcast.flows.label_cache import cached_parcel_labels

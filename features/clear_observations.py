@@ -16,7 +16,7 @@ import pandas as pd
 
 from pestcast.core.errors import DataError
 from pestcast.features.columns import require_columns
-from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
+from pestcast.features.index_catalog import DEFAULT_PARCEL_INDICES
 from pestcast.features.seasons import day_numbers
 
 __all__ = [

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
+from pestcast.features.index_catalog import INDEX_BANDS, INDEX_NAMES
+
 __all__ = [
     "INDEX_BANDS",
     "INDEX_FUNCTIONS",
@@ -110,21 +112,6 @@ def ndwi(green: Reflectance, nir: Reflectance) -> Reflectance:
     """
     return _ratio(green - nir, green + nir)
 
-
-INDEX_BANDS: dict[str, tuple[str, ...]] = {
-    "ndvi": ("nir", "red"),
-    "evi": ("nir", "red", "blue"),
-    "ndre": ("nir", "rededge1"),
-    "lswi": ("nir08", "swir16"),
-    "savi": ("nir", "red"),
-    "msavi": ("nir", "red"),
-    "cig": ("nir", "green"),
-    "cire": ("nir", "rededge1"),
-    "ndwi": ("green", "nir"),
-}
-"""Logical band names (Earth Search common names) each index needs, in argument order."""
-
-INDEX_NAMES = tuple(INDEX_BANDS)
 
 INDEX_FUNCTIONS: dict[str, Callable[..., npt.NDArray[np.floating]]] = {
     "ndvi": ndvi,

@@ -14,49 +14,15 @@ from pestcast.features.cloud_mask import (
     clear_sky_mask,
     validate_scl_mask_classes,
 )
-from pestcast.features.indices import INDEX_BANDS, INDEX_FUNCTIONS, INDEX_NAMES
+from pestcast.features.index_catalog import DEFAULT_PARCEL_INDICES, INDEX_BANDS
+from pestcast.features.indices import INDEX_FUNCTIONS
 from pestcast.features.zonal import ZonalAccumulator
 
 __all__ = [
-    "DEFAULT_PARCEL_INDICES",
     "ParcelIndexAccumulator",
     "index_from_bands",
     "parcel_index_stats",
-    "validate_parcel_indices",
 ]
-
-DEFAULT_PARCEL_INDICES: tuple[str, ...] = ("ndvi", "evi", "ndre", "lswi")
-"""Indices in every observation table: crop vigour, chlorophyll (red edge) and paddy water.
-
-The feature table reads their parcel means (``features.clear_observations.OBSERVATION_COLUMNS``),
-so a configuration may add indices to these but never drop one."""
-_OTHER_NAMES = {"gci": "cig", "ndrei": "ndre", "ndmi": "lswi"}
-"""Names in common use for indices the catalogue (and so this package) calls otherwise."""
-
-
-def validate_parcel_indices(indices: Iterable[str]) -> tuple[str, ...]:
-    """``indices`` checked and put in :data:`INDEX_NAMES` order, so a reordered list is the same.
-
-    Refuses unknown or repeated names and a list without every :data:`DEFAULT_PARCEL_INDICES`.
-    """
-    chosen = list(indices)
-    unknown = [name for name in chosen if name not in INDEX_FUNCTIONS]
-    if unknown:
-        hints = [f"{n!r} is {_OTHER_NAMES[n]!r} here" for n in unknown if n in _OTHER_NAMES]
-        raise DataError(
-            f"unknown index name(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(INDEX_NAMES)}" + "".join(f" ({hint})" for hint in hints)
-        )
-    repeated = sorted({name for name in chosen if chosen.count(name) > 1})
-    if repeated:
-        raise DataError(f"index name(s) {', '.join(repeated)} listed more than once")
-    missing = [name for name in DEFAULT_PARCEL_INDICES if name not in chosen]
-    if missing:
-        raise DataError(
-            f"indices {', '.join(missing)} are missing: the feature table is built from the "
-            f"parcel means of {', '.join(DEFAULT_PARCEL_INDICES)}, so keep them all and add others"
-        )
-    return tuple(name for name in INDEX_NAMES if name in chosen)
 
 
 def parcel_index_stats(
@@ -71,7 +37,7 @@ def parcel_index_stats(
     """Per-parcel ``n_px``, ``n_valid_px``, ``<index>_mean`` and ``<index>_std`` of one scene.
 
     ``bands`` hold reflectance (0–1, NaN nodata) keyed by logical band name (``red``, ``nir``,
-    ``nir08``…, see :data:`features.indices.INDEX_BANDS`), all on the grid of ``scl`` and
+    ``nir08``…, see :data:`features.index_catalog.INDEX_BANDS`), all on the grid of ``scl`` and
     ``labels``. A pixel is valid when its SCL class is not in ``mask_classes`` and every index is
     finite there; one row per parcel position ``0 … n_parcels − 1``. Indices are computed on
     parcel pixels only, which on a sparse parcel layer is most of the work saved.

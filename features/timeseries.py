@@ -103,8 +103,8 @@ from pestcast.features.clear_observations import (
 )
 from pestcast.features.columns import require_columns
 from pestcast.features.crop_mask import in_crop_on
+from pestcast.features.index_catalog import DEFAULT_PARCEL_INDICES
 from pestcast.features.sar import SAR_QUALITY_FEATURES, sar_features
-from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES
 from pestcast.features.seasons import day_numbers, rice_season, season_start
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.features.spatial_evidence import (

@@ -32,7 +32,7 @@ from pestcast.features.cloud_mask import (
     SCL_CLASS_NAMES,
     validate_scl_mask_classes,
 )
-from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES, validate_parcel_indices
+from pestcast.features.index_catalog import DEFAULT_PARCEL_INDICES, validate_parcel_indices
 from pestcast.features.settings import DEFAULT_FEATURE_SETTINGS, FeatureSettings
 from pestcast.flows.crs import check_projected_crs
 from pestcast.flows.default_paths import DEFAULT_CONFIG
@@ -43,7 +43,7 @@ from pestcast.flows.providers import (
     BoaOffsetRule,
     apply_stac_profile,
 )
-from pestcast.models import (
+from pestcast.models.settings import (
     DEFAULT_RISK_CLASS_RULE,
     SCORES,
     BacktestSettings,
@@ -354,7 +354,7 @@ class ImageryConfig(_Strict):
     on_read_error: Literal["skip", "raise"] = "skip"
     indices: tuple[str, ...] = DEFAULT_PARCEL_INDICES
     """Indices whose parcel ``<index>_mean`` and ``_std`` go into the observations (names of
-    ``features.indices.INDEX_NAMES``); at least those the feature table reads. Fixed at fetch
+    ``features.index_catalog.INDEX_NAMES``); at least those the feature table reads. Fixed at fetch
     time: changing the list re-reads every scene (it is part of the observation cache key)."""
     max_memory_gb: Annotated[float, Field(gt=0)] | None = None
     """Memory the fetch may fill with solar days in flight, in GB (10⁹ bytes); null: half of

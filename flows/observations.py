@@ -55,7 +55,7 @@ class ObservationSettings:
     """How scenes become parcel statistics."""
 
     indices: tuple[str, ...]
-    """Index names, see ``features.indices.INDEX_BANDS``."""
+    """Index names, see ``features.index_catalog.INDEX_BANDS``."""
     mask_classes: tuple[int, ...]
     """SCL classes treated as unusable."""
     parcels_fingerprint: str

@@ -47,8 +47,7 @@ from pestcast.flows.tasks import (
     publish_risk_map,
     write_observations,
 )
-from pestcast.flows.training import SCORES as SCORES_FILE
-from pestcast.flows.training import backtest_models, train_risk_models
+from pestcast.flows.training import SCORES as SCORES_FILE, backtest_models, train_risk_models
 from pestcast.models import ModelCard, read_model_card
 
 __all__ = [

@@ -34,8 +34,7 @@ from rasterio.windows import Window
 from pestcast.features.reflectance import QUANTIFICATION_VALUE
 from pestcast.flows.failure_ledger import unsigned_href
 from pestcast.flows.publication import MANIFEST, publish_folder
-from pestcast.flows.raster_read import SCL_BAND as SCL
-from pestcast.flows.raster_read import AnalysisGrid, SceneArrays
+from pestcast.flows.raster_read import SCL_BAND as SCL, AnalysisGrid, SceneArrays
 from pestcast.flows.stac_search import SceneRef
 from pestcast.flows.strip_stats import StripConsumer
 

@@ -30,7 +30,8 @@ from rasterio.windows import Window
 
 from pestcast.core.errors import DataError
 from pestcast.features.cloud_mask import DEFAULT_SCL_MASK_CLASSES
-from pestcast.features.scene_stats import DEFAULT_PARCEL_INDICES, ParcelIndexAccumulator
+from pestcast.features.index_catalog import DEFAULT_PARCEL_INDICES
+from pestcast.features.scene_stats import ParcelIndexAccumulator
 from pestcast.features.zonal import ZonalAccumulator
 from pestcast.flows.raster_read import (
     AnalysisGrid,

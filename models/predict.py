@@ -5,23 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from pestcast.core.errors import ConfigError, ModelError
+from pestcast.core.errors import ModelError
 from pestcast.models.calibration import calibrate
+from pestcast.models.settings import DEFAULT_RISK_CLASS_RULE, RiskClassRule
 from pestcast.models.spec import TrainedRiskModel
 from pestcast.models.uncertainty import risk_band
 
 __all__ = [
-    "DEFAULT_RISK_CLASS_RULE",
     "NOT_IN_CROP",
     "NO_DATA",
     "RISK_CLASSES",
-    "RiskClassRule",
     "check_feature_schema",
     "classify_risk",
     "feature_matrix",
@@ -103,39 +101,6 @@ def predict_risk(model: TrainedRiskModel, table: pd.DataFrame) -> npt.NDArray[np
     """Calibrated probability (0–1) that each row's parcel reaches ≥ light severity within the
     horizon."""
     return calibrate(model.card.calibration, predict_raw_risk(model, table))
-
-
-@dataclass(frozen=True)
-class RiskClassRule:
-    """Risk classes relative to the week's regional mean risk, so that warnings fire.
-
-    Calibrated probabilities of a pest found within a week or two are a few per cent almost
-    everywhere, so absolute bounds (0.2, 0.5) leave nearly every parcel "low". A parcel is
-    ``high`` when its risk is at least ``high_lift`` times the mean risk of the parcels scored
-    that week or at least ``high_risk``, ``medium`` from ``medium_lift`` times, and neither
-    below ``min_risk``.
-    """
-
-    medium_lift: float = 1.5
-    """Risk ÷ regional mean risk from which a parcel is medium."""
-    high_lift: float = 3.0
-    """Risk ÷ regional mean risk from which a parcel is high."""
-    min_risk: float = 0.05
-    """Below this probability a parcel stays low, however the week compares (off-season)."""
-    high_risk: float = 0.2
-    """From this probability (one chance in five) a parcel is high whatever the week."""
-
-    def __post_init__(self) -> None:
-        ordered = 1.0 <= self.medium_lift < self.high_lift
-        if not ordered or not 0.0 <= self.min_risk < 1.0 or not 0.0 < self.high_risk <= 1.0:
-            raise ConfigError(
-                f"risk classes need 1 ≤ medium_lift < high_lift, 0 ≤ min_risk < 1 and "
-                f"0 < high_risk ≤ 1; got medium_lift {self.medium_lift}, high_lift "
-                f"{self.high_lift}, min_risk {self.min_risk}, high_risk {self.high_risk}"
-            )
-
-
-DEFAULT_RISK_CLASS_RULE = RiskClassRule()
 
 
 def classify_risk(

@@ -14,25 +14,12 @@ import numpy as np
 import pandas as pd
 
 from pestcast.models.card import Promotion
-from pestcast.models.skill import SCORES, score_forecasts
+from pestcast.models.settings import LOWER_IS_BETTER, PromotionPolicy
+from pestcast.models.skill import score_forecasts
 
-__all__ = ["LOWER_IS_BETTER", "PromotionPolicy", "compare_on_common_rows", "decide_promotion"]
+__all__ = ["compare_on_common_rows", "decide_promotion"]
 
-LOWER_IS_BETTER = frozenset({"brier", "expected_calibration_error"})
 _JOIN = ["parcel_id", "forecast_date", "season"]
-
-
-@dataclass(frozen=True)
-class PromotionPolicy:
-    """Promote when, for every pest and horizon, the candidate's ``score`` is at most
-    ``tolerance`` worse than the model in service."""
-
-    score: str = "within_date_roc_auc"
-    tolerance: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"promotion score {self.score!r} is not one of {list(SCORES)}")
 
 
 @dataclass(frozen=True)

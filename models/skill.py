@@ -30,10 +30,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from pestcast.models.metrics import RELIABILITY_BINS
+from pestcast.models.settings import CAPTURE_PERCENTS, SCORES
 
 __all__ = [
-    "CAPTURE_PERCENTS",
-    "SCORES",
     "score_forecasts",
     "weighted_average_precision",
     "weighted_expected_calibration_error",
@@ -41,15 +40,6 @@ __all__ = [
     "within_date_roc_auc",
 ]
 
-CAPTURE_PERCENTS = (5, 10, 20)
-SCORES = (
-    "roc_auc",
-    "within_date_roc_auc",
-    "pr_auc",
-    "brier",
-    "expected_calibration_error",
-    *(f"top{percent}_capture" for percent in CAPTURE_PERCENTS),
-)
 FloatArray = npt.NDArray[np.float64]
 
 

@@ -11,12 +11,12 @@ import pandas as pd
 from pestcast.core.errors import ModelError
 from pestcast.features.timeseries import KEY_COLUMNS
 from pestcast.models.card import ModelCard
+from pestcast.models.settings import OBJECTIVE_ALIASES, check_lightgbm_params
 
 __all__ = [
     "MAX_THREADS",
     "RiskModelSpec",
     "TrainedRiskModel",
-    "check_lightgbm_params",
     "label_column",
     "lightgbm_params",
     "severity_column",
@@ -25,8 +25,6 @@ __all__ = [
 MAX_THREADS = 2
 """LightGBM threads: the project's machines have 2 cores, and fewer threads keep runs repeatable."""
 
-_UNBALANCE_PARAMS = frozenset({"is_unbalance", "unbalance", "unbalanced_sets", "scale_pos_weight"})
-_OBJECTIVE_ALIASES = frozenset({"objective", "objective_type", "app", "application", "loss"})
 _THREAD_ALIASES = ("num_threads", "num_thread", "nthread", "nthreads", "n_jobs")
 _SEED_ALIASES = ("seed", "random_seed", "random_state")
 
@@ -107,27 +105,12 @@ def _check_features(features: tuple[str, ...], where: str) -> None:
         )
 
 
-def check_lightgbm_params(params: Mapping[str, Any], where: str) -> None:
-    """Refuse LightGBM settings that would distort the risk probabilities or change the task."""
-    unbalance = sorted(_UNBALANCE_PARAMS & set(params))
-    if unbalance:
-        raise ModelError(
-            f"{where}: LightGBM params {unbalance} distort the predicted probabilities; "
-            "remove them (class imbalance is left to the calibrated probability)"
-        )
-    for key in sorted(_OBJECTIVE_ALIASES & set(params)):
-        if params[key] != "binary":
-            raise ModelError(
-                f"{where}: params[{key!r}] = {params[key]!r}, but risk models are binary; remove it"
-            )
-
-
 def lightgbm_params(spec: RiskModelSpec) -> dict[str, Any]:
     """The LightGBM parameters actually used: the spec's, made binary, seeded and deterministic."""
     params = {
         key: value
         for key, value in spec.params.items()
-        if key not in _OBJECTIVE_ALIASES and key not in _THREAD_ALIASES + _SEED_ALIASES
+        if key not in OBJECTIVE_ALIASES and key not in _THREAD_ALIASES + _SEED_ALIASES
     }
     requested_threads = next((spec.params[k] for k in _THREAD_ALIASES if k in spec.params), 0)
     threads = (

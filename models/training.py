@@ -38,38 +38,20 @@ from pestcast.models.calibration import fit_calibration
 from pestcast.models.card import BacktestSummary, ModelCard, ScoreInterval, SkillTable
 from pestcast.models.metrics import reliability_table
 from pestcast.models.predict import feature_matrix, feature_schema_hash
+from pestcast.models.settings import BacktestSettings
 from pestcast.models.skill import score_forecasts
 from pestcast.models.spec import RiskModelSpec, TrainedRiskModel, lightgbm_params
-from pestcast.models.uncertainty import DEFAULT_LEVEL, fit_risk_bands, season_coverage
+from pestcast.models.uncertainty import fit_risk_bands, season_coverage
 from pestcast.models.validation import check_labels, season_order
 
 __all__ = [
     "Backtest",
-    "BacktestSettings",
     "fit_risk_model",
     "run_backtest",
     "training_data_hash",
 ]
 
 RECORDED_PACKAGES = ("lightgbm", "scikit-learn", "numpy", "pandas", "pestcast")
-
-
-@dataclass(frozen=True)
-class BacktestSettings:
-    """How the backtest behind a model is run and scored."""
-
-    seasons: tuple[str, ...] | None = None
-    """Seasons to forecast out of fold; None: every labelled season with both classes."""
-    past_only: bool = False
-    """Train each season's model on earlier seasons only."""
-    gap_days: int | None = None
-    """Dropped days either side of the held-out season; None: the horizon."""
-    replicates: int = 200
-    """Bootstrap replicates (dates resampled) behind each interval."""
-    interval_level: float = 0.95
-    band_level: float = DEFAULT_LEVEL
-    """Nominal coverage of the per-parcel risk intervals."""
-    seed: int = 0
 
 
 def training_data_hash(table: pd.DataFrame, spec: RiskModelSpec) -> str:

@@ -23,9 +23,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from pestcast.core.errors import ModelError
+from pestcast.models.settings import DEFAULT_LEVEL
 
 __all__ = [
-    "DEFAULT_LEVEL",
     "MIN_ROWS_PER_BIN",
     "RiskBands",
     "fit_risk_bands",
@@ -34,8 +34,6 @@ __all__ = [
     "season_deviations",
 ]
 
-DEFAULT_LEVEL = 0.8
-"""Nominal coverage: four seasons in five fall within the interval."""
 MIN_ROWS_PER_BIN = 30
 """A season's bin with fewer labelled rows gives no deviation (its rate is mostly noise)."""
 BIN_QUANTILES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0)

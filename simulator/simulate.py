@@ -43,8 +43,8 @@ from pestcast.simulator.epidemic import (
 from pestcast.simulator.geometry import COMMUNES, RegionLayout, build_region_layout
 from pestcast.simulator.imagery import SceneResult, SceneSpec, render_context, write_scenes
 from pestcast.simulator.light_traps import simulate_light_traps, trap_stations
-from pestcast.simulator.sar import COLLECTION_ID as SAR_COLLECTION_ID
 from pestcast.simulator.sar import (
+    COLLECTION_ID as SAR_COLLECTION_ID,
     plan_sar_scenes,
     sar_acquisitions,
     sar_collection,

@@ -15,8 +15,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pestcast.core.errors import DataError, ParcelError, PestcastError, SourceError
 from pestcast.features.surveys import SURVEY_COLUMNS

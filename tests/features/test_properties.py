@@ -16,8 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 import xarray as xr
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.sparse import csr_array
 

@@ -13,8 +13,12 @@ import pandas as pd
 import pytest
 
 from pestcast.core.errors import ConfigError
-from pestcast.simulator import DemoSettings, generate_demo_region, simulate_world
-from pestcast.simulator import simulate as simulate_module
+from pestcast.simulator import (
+    DemoSettings,
+    generate_demo_region,
+    simulate as simulate_module,
+    simulate_world,
+)
 from pestcast.simulator.weather import DailyWeather, daily_normals, simulate_weather
 from pestcast.simulator.weather_forecasts import (
     FORECAST_LEADS_DAYS,
