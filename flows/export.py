@@ -249,17 +249,24 @@ def export_warnings(
     _check_target(out, fmt, risk_map=risk_map, overwrite=overwrite)
     floor = _min_class_rank(min_class)
     parcels = _read_risk_map(risk_map)
-    rows = _warning_rows(parcels, risk_map)
-    keep = (
-        _matching(rows["pest"], pests, what="pest", source=risk_map)
-        & _matching_horizons(rows["horizon_days"], horizons, source=risk_map)
-        & _matching(rows["commune"], communes, what="commune", source=risk_map)
-        & _matching(rows["district"], districts, what="district", source=risk_map)
-        & _at_least(rows["risk_class"], floor)
+    keys = pd.DataFrame(_risk_keys(parcels), columns=["pest", "horizon_days"])
+    wanted_keys = _matching(keys["pest"], pests, what="pest", source=risk_map) & (
+        _matching_horizons(keys["horizon_days"], horizons, source=risk_map)
     )
-    selected = rows[keep].reset_index(drop=True)
+    in_area = _matching(parcels["commune"], communes, what="commune", source=risk_map) & (
+        _matching(parcels["district"], districts, what="district", source=risk_map)
+    )
+    # Filtered before the rows are built: a province's every parcel × pest × horizon row
+    # (3 million) held 1.7 GB to export the 440,000 medium and high ones.
+    selected = _warning_rows(
+        parcels,
+        risk_map,
+        keys=list(keys[wanted_keys].itertuples(index=False, name=None)),
+        in_area=in_area,
+        floor=floor,
+    )
     filters = _describe_filters(pests, horizons, min_class, communes, districts)
-    _WRITERS[fmt](selected, out, _context(parcels, rows, risk_map, filters))
+    _WRITERS[fmt](selected, out, _context(parcels, risk_map, filters))
     parcel_count = int(selected["parcel_id"].nunique())
     return ExportSummary(path=out, rows=len(selected), parcels=parcel_count, format=fmt)
 
@@ -346,14 +353,28 @@ def _risk_keys(parcels: pd.DataFrame) -> list[tuple[str, int]]:
 # --- long rows ---------------------------------------------------------------------------------
 
 
-def _warning_rows(parcels: gpd.GeoDataFrame, source: Path) -> gpd.GeoDataFrame:
-    """One row per parcel × pest × horizon, most urgent first, with centroid ``lat``/``lon``."""
+def _warning_rows(
+    parcels: gpd.GeoDataFrame,
+    source: Path,
+    *,
+    keys: Sequence[tuple[str, int]],
+    in_area: npt.NDArray[np.bool_],
+    floor: int | None,
+) -> gpd.GeoDataFrame:
+    """One row per parcel × pest × horizon of ``keys`` for the parcels ``in_area`` whose class
+    is at least ``floor``, most urgent first, with centroid ``lat``/``lon``."""
     lat, lon = _centroids_wgs84(parcels.geometry)
-    keys = _risk_keys(parcels)
-    parts = [_rows_of(parcels, pest, horizon, source) for pest, horizon in keys]
-    rows = pd.concat(parts, ignore_index=True)
-    rows["lat"], rows["lon"] = np.tile(lat, len(keys)), np.tile(lon, len(keys))
-    rows["geometry"] = pd.concat([parcels.geometry] * len(keys), ignore_index=True)
+    parts, positions = [], []
+    for pest, horizon in keys:
+        classes = parcels[f"class_{pest}_h{horizon}"].astype(object)
+        _check_classes(classes, parcels["parcel_id"], f"class_{pest}_h{horizon}", source)
+        kept = np.flatnonzero(in_area & _at_least(classes, floor))
+        parts.append(_rows_of(parcels.iloc[kept], pest, horizon))
+        positions.append(kept)
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(COLUMNS))
+    at = np.concatenate(positions) if positions else np.array([], dtype=np.intp)
+    rows["lat"], rows["lon"] = lat[at], lon[at]
+    rows["geometry"] = parcels.geometry.iloc[at].reset_index(drop=True)
     pest_order = {pest: i for i, pest in enumerate(dict.fromkeys(p for p, _ in keys))}
     order = rows.assign(
         _rank=rows["risk_class"].map(RISK_CLASSES.index), _pest=rows["pest"].map(pest_order)
@@ -363,7 +384,9 @@ def _warning_rows(parcels: gpd.GeoDataFrame, source: Path) -> gpd.GeoDataFrame:
         na_position="last",
         kind="stable",
     )
-    return gpd.GeoDataFrame(rows.loc[order.index], geometry="geometry", crs=_WGS84)
+    return gpd.GeoDataFrame(
+        rows.loc[order.index].reset_index(drop=True), geometry="geometry", crs=_WGS84
+    )
 
 
 def _optional_number(parcels: pd.DataFrame, column: str) -> pd.Series:
@@ -373,10 +396,8 @@ def _optional_number(parcels: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(parcels[column]).astype(np.float64)
 
 
-def _rows_of(parcels: pd.DataFrame, pest: str, horizon: int, source: Path) -> pd.DataFrame:
+def _rows_of(parcels: pd.DataFrame, pest: str, horizon: int) -> pd.DataFrame:
     key = f"{pest}_h{horizon}"
-    classes = parcels[f"class_{key}"].astype(object)
-    _check_classes(classes, parcels["parcel_id"], f"class_{key}", source)
     name_en, name_vi = PEST_NAMES.get(pest, (pest, pest))
     return pd.DataFrame(
         {
@@ -388,7 +409,7 @@ def _rows_of(parcels: pd.DataFrame, pest: str, horizon: int, source: Path) -> pd
             "risk": pd.to_numeric(parcels[f"risk_{key}"]).astype(np.float64),
             "risk_low": _optional_number(parcels, f"risk_low_{key}"),
             "risk_high": _optional_number(parcels, f"risk_high_{key}"),
-            "risk_class": classes,
+            "risk_class": parcels[f"class_{key}"].astype(object),
             "risk_class_vi": parcels[f"class_vi_{key}"].fillna(""),
             "reasons_en": parcels[f"reasons_{key}"].fillna(""),
             "reasons_vi": parcels[f"reasons_vi_{key}"].fillna(""),
@@ -489,10 +510,18 @@ def _describe_filters(
     return "; ".join(parts) or "none / không"
 
 
-def _context(parcels: gpd.GeoDataFrame, rows: pd.DataFrame, source: Path, filters: str) -> _Context:
+def _context(parcels: gpd.GeoDataFrame, source: Path, filters: str) -> _Context:
     kinds = set(parcels.geometry.dropna().geom_type)
     multi = "MultiPolygon" if kinds <= {"Polygon", "MultiPolygon"} else "Unknown"
-    pairs = rows[["risk_class", "risk_class_vi"]].drop_duplicates("risk_class")
+    pairs = pd.concat(
+        pd.DataFrame(
+            {
+                "risk_class": parcels[f"class_{pest}_h{horizon}"].astype(object),
+                "risk_class_vi": parcels[f"class_vi_{pest}_h{horizon}"].fillna(""),
+            }
+        ).drop_duplicates("risk_class")
+        for pest, horizon in _risk_keys(parcels)
+    ).drop_duplicates("risk_class")
     return _Context(
         source=source,
         geometry_type="Polygon" if kinds <= {"Polygon"} else multi,

@@ -126,9 +126,13 @@ def _reasons(rows: pd.DataFrame, model: TrainedRiskModel, explained: np.ndarray)
         return said
     subset = rows.loc[explained]
     drivers = risk_drivers(model, subset, top_k=3)
-    values = subset[list(model.spec.features)].to_dict("records")
+    # The drivers' own values only: a dict of every feature per row held 3 KB a row (1.3 GB for
+    # the 440,000 explained rows of a province).
+    features = list(model.spec.features)
+    column = {name: j for j, name in enumerate(features)}
+    values = subset[features].to_numpy(dtype=np.float64, na_value=np.nan)
     for position, found, row in zip(np.flatnonzero(explained), drivers, values, strict=True):
-        said[position] = reasons_text(found, row)
+        said[position] = reasons_text(found, {name: row[column[name]] for name, _ in found})
     return said
 
 
