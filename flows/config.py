@@ -550,6 +550,10 @@ class ForecastConfig(_Strict):
     """Which parcels get reasons (TreeSHAP drivers): every parcel with data, those in a warning
     class (medium, high), the high ones, or none. Explaining costs ~50 predictions a parcel:
     most of a province's weekly run (``bench/results/scale.md``)."""
+    map_page_max_parcels: Annotated[int, Field(ge=1)] = 50_000
+    """Parcels in one map page: a map with more is split into a page per commune under an
+    index page (``flows.map_page``). One page of 100,000 parcels measured 179 MB, so 50,000 make
+    about 90 MB; a commune's page is about 2 MB."""
 
 
 class ScoutingConfig(_Strict):

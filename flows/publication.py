@@ -162,14 +162,16 @@ def publish_folder(
     """Build a publication with ``write(staging)`` and move it to ``target`` when complete.
 
     ``write`` fills the staging folder and returns the manifest's content; the sha256 of every
-    file is added and the manifest written last. If ``target`` already holds the same manifest,
-    nothing is replaced and False is returned. ``order`` lists manifest keys to put first.
+    file is added (sub-folders too, keyed by relative path such as ``map/x.html``) and the
+    manifest written last. If ``target`` already holds the same manifest, nothing is replaced
+    and False is returned. ``order`` lists manifest keys to put first.
     """
     _remove_stale_staging(target)
     with _staging_folder(target) as staging:
         content = dict(write(staging))
+        files = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*"))
         content["files"] = {
-            path.name: sha256_of(path) for path in sorted(staging.iterdir()) if path.is_file()
+            name: sha256_of(staging / name) for name in files if (staging / name).is_file()
         }
         text = json.dumps(_ordered(content, order), indent=1, ensure_ascii=False) + "\n"
         write_text_atomic(staging / MANIFEST, text)

@@ -40,11 +40,10 @@ from pestcast.flows.fetch_cache import DayCache, DayOutcome, day_outcome
 from pestcast.flows.label_cache import LABEL_CACHE_DIR, cached_parcel_labels, read_labels
 from pestcast.flows.layout import RunLayout
 from pestcast.flows.light_traps import read_light_traps
-from pestcast.flows.map_page import write_map_page
+from pestcast.flows.map_page import write_map_pages
 from pestcast.flows.observations import observe_day
 from pestcast.flows.progress import report_day
 from pestcast.flows.publication import (
-    MAP_PAGE,
     RISK_MAP,
     class_counts,
     latest_may_move,
@@ -452,11 +451,12 @@ def publish_risk_map(
 
     def write(staging: Path) -> dict[str, Any]:
         write_geojson_rfc7946(risk_map, staging / RISK_MAP)
-        write_map_page(
-            staging / RISK_MAP,
-            staging / MAP_PAGE,
+        write_map_pages(
+            risk_map,
+            staging,
             pests=config.model.pests,
             horizons=config.model.horizons_days,
+            max_parcels_per_page=config.forecast.map_page_max_parcels,
         )
         write_scouting_list(risk_map, config, staging)
         return publication_manifest(config, layout, forecast_date.date(), models, warnings)

@@ -20,10 +20,8 @@ import datetime as dt
 import json
 import re
 import tempfile
-import unicodedata
 import warnings
 import zoneinfo
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from pestcast.flows.bulletin import CHROMIUM, render_pdf, write_bulletin
 from pestcast.flows.config import PestcastConfig, load_config
 from pestcast.flows.export import export_warnings
 from pestcast.flows.layout import RunLayout
+from pestcast.flows.map_page import commune_slugs
 from pestcast.flows.ownership import claim_folder, region_lock
 from pestcast.flows.pipeline import features_flow, fetch_flow, forecast_flow, train_flow
 from pestcast.flows.publish import write_geojson_rfc7946
@@ -267,24 +266,12 @@ def export_week(config: PestcastConfig, risk_map: Path) -> dict[str, Any]:
 
 
 def _communes(config: PestcastConfig) -> dict[tuple[str, str], str]:
-    """(district, commune) → a file name of ASCII letters, digits and dashes, unique."""
+    """(district, commune) → a file name of ASCII letters, digits and dashes, unique (the map
+    pages' names for the same communes)."""
     source = config.sources.parcels
     parcels = read_parcels(source.path, layer=source.layer, crs=config.region.crs)
-    pairs = parcels[["district", "commune"]].drop_duplicates().sort_values(["district", "commune"])
-    stems: dict[tuple[str, str], str] = {}
-    seen: Counter[str] = Counter()
-    for district, commune in pairs.itertuples(index=False):
-        stem = f"{_ascii_slug(str(district))}--{_ascii_slug(str(commune))}"
-        seen[stem] += 1  # names that differ only in accents get -2, -3 …
-        stems[(str(district), str(commune))] = stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"
-    return stems
-
-
-def _ascii_slug(text: str) -> str:
-    """``Phú Hòa`` → ``phu-hoa``: Vietnamese names as safe file names on every system."""
-    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    ascii_text = plain.encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-") or "unnamed"
+    places = parcels[["district", "commune"]].astype(str).itertuples(index=False, name=None)
+    return commune_slugs(places)
 
 
 @task(cache_policy=NO_CACHE)

@@ -21,6 +21,7 @@
       basemap: "Background map (OpenStreetMap, needs internet)",
       basemapUnavailable: "The background map could not be loaded (no internet?).",
       summaryTitle: "Summary by commune",
+      backToIndex: "← All communes",
       summaryNote: "parcels / hectares",
       commune: "Commune",
       total: "Total",
@@ -53,6 +54,7 @@
       basemap: "Bản đồ nền (OpenStreetMap, cần internet)",
       basemapUnavailable: "Không tải được bản đồ nền (không có internet?).",
       summaryTitle: "Tổng hợp theo xã",
+      backToIndex: "← Tất cả các xã",
       summaryNote: "số thửa / héc-ta",
       commune: "Xã",
       total: "Tổng",
@@ -91,8 +93,11 @@
     { color: c.outline, fillColor: c.fill, dashArray: null, ...(DRAWING[c.code] || DRAWING.no_data) }]));
   const NOT_IN_CROP = "not_in_crop";
 
+  // The language: the one a link asked for (#vi, #en: the index passes its own on), else the
+  // browser's.
+  const linkedLang = ["en", "vi"].find((lang) => window.location.hash === `#${lang}`);
   const state = {
-    lang: (navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en",
+    lang: linkedLang || ((navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en"),
     pest: config.pests[0].code,
     horizon: config.horizons[0],
     classes: new Set(config.classes.map((c) => c.code)),
@@ -270,7 +275,8 @@
   function labelPanel() {
     const t = text();
     document.documentElement.lang = state.lang;
-    document.title = `${t.title} — ${config.forecastDate}`;
+    const place = config.place ? `${config.place.commune} · ` : "";
+    document.title = `${place}${t.title} — ${config.forecastDate}`;
     document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t[node.dataset.i18n]; });
     document.querySelectorAll("[data-lang]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
     document.querySelectorAll("[data-pest-label]").forEach((n) => { n.textContent = config.pests.find((p) => p.code === n.dataset.pestLabel)[state.lang]; });
@@ -370,15 +376,26 @@
 
   function setLanguage(lang) {
     state.lang = lang === "vi" ? "vi" : "en";
+    if (config.index) document.querySelector("#index-link a").href = `${config.index}#${state.lang}`;
     render();
   }
 
+  // A commune's page of a split map: its name, and a link back to the index of communes.
+  function showPlace() {
+    if (config.place) {
+      document.getElementById("place").textContent = `${config.place.commune}, ${config.place.district}`;
+      document.getElementById("place-line").hidden = false;
+    }
+    if (config.index) document.getElementById("index-link").hidden = false;
+  }
+
   buildControls();
+  showPlace();
   document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => setLanguage(b.dataset.lang)));
   document.getElementById("basemap").addEventListener("change", (e) => setBasemap(e.target.checked));
   document.getElementById("forecast-date").textContent = config.forecastDate;
   document.getElementById("model-version").textContent = config.modelVersion;
-  render();
+  setLanguage(state.lang);
   fitParcels();
 
   // --- a small API for tests and for officers' own scripts --------------------------------

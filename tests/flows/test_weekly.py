@@ -17,11 +17,11 @@ from shapely.geometry import box
 from pestcast.core.errors import ConfigError
 from pestcast.flows.config import DEFAULT_CONFIG, PestcastConfig, load_config
 from pestcast.flows.layout import RunLayout
+from pestcast.flows.map_page import commune_slugs
 from pestcast.flows.runners import LOCAL_THREADS, api_problem, check_cluster, task_runner_for
 from pestcast.flows.weekly import (
     NoNewImageryError,
     PreviousForecast,
-    _ascii_slug,
     _communes,
     confirm_new_imagery,
     forecast_day,
@@ -189,10 +189,11 @@ def test_each_commune_gets_a_file_name_of_its_own(config: PestcastConfig, tmp_pa
 
 
 def test_commune_files_get_ascii_names() -> None:
-    assert _ascii_slug("Phú Hòa") == "phu-hoa"
-    assert _ascii_slug("Định Thành") == "dinh-thanh"
-    assert _ascii_slug("Vĩnh Trạch / 2") == "vinh-trach-2"
-    assert _ascii_slug("…") == "unnamed"
+    slugs = commune_slugs([("Phú Hòa", "Định Thành"), ("Vĩnh Trạch / 2", "…")])
+    assert slugs == {
+        ("Phú Hòa", "Định Thành"): "phu-hoa--dinh-thanh",
+        ("Vĩnh Trạch / 2", "…"): "vinh-trach-2--unnamed",
+    }
 
 
 def test_the_local_runner_is_a_bounded_thread_pool(config: PestcastConfig) -> None:
