@@ -63,9 +63,10 @@
   };
 
   const COLUMNS = ["parcels", ...config.classes.map((c) => c.code), "warningHa"];
-  const linkedLang = ["en", "vi"].find((lang) => window.location.hash === `#${lang}`);
+  const page = window.pestcastPage;
+  const { element } = page;
   const state = {
-    lang: linkedLang || ((navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en"),
+    lang: page.initialLanguage(),
     pest: config.pests[0].code,
     horizon: config.horizons[0],
     sort: { column: "name", descending: false },
@@ -78,14 +79,6 @@
   const percent = (share) => numberFormat({ style: "percent", maximumFractionDigits: 0 }).format(share);
   const link = (commune) => `${commune.href}#${state.lang}`;
   const names = new Intl.Collator("vi");
-
-  function element(tag, attributes, children) {
-    const node = document.createElement(tag);
-    Object.entries(attributes || {}).forEach(([name, value]) => node.setAttribute(name, value));
-    (children || []).forEach((child) =>
-      node.append(child instanceof Node ? child : document.createTextNode(String(child))));
-    return node;
-  }
 
   // --- the figures of the chosen pest and horizon ------------------------------------------
   function figures(commune) {
@@ -185,7 +178,7 @@
   L.control.scale({ imperial: false }).addTo(map);
   const circles = new Map(); // href -> circle
   let openCommune = null;
-  let basemap = null;
+  const setBasemap = page.basemapSwitch(map, config.tiles);
   const largest = config.communes.reduce((most, c) => Math.max(most, c.parcels), 1);
 
   config.communes.filter((c) => c.lat !== null && c.lon !== null).forEach((commune) => {
@@ -238,51 +231,10 @@
     }));
   }
 
-  // --- the optional basemap: off by default, as on the map pages (every failed tile logs a
-  // console error offline).
-  function setBasemap(on) {
-    document.getElementById("basemap").checked = on;
-    document.getElementById("basemap-status").hidden = true;
-    if (on && !basemap) {
-      basemap = L.tileLayer(config.tiles.url, { maxZoom: config.tiles.maxZoom, attribution: config.tiles.attribution });
-      basemap.on("tileerror", () => { document.getElementById("basemap-status").hidden = false; });
-      basemap.addTo(map);
-      basemap.bringToBack();
-    } else if (!on && basemap) {
-      map.removeLayer(basemap);
-      basemap = null;
-    }
-  }
-
   // --- the panel -----------------------------------------------------------------------------
-  function radio(name, value, checked, onChange) {
-    const input = element("input", { type: "radio", name, value });
-    input.checked = checked;
-    input.addEventListener("change", onChange);
-    return input;
-  }
-
-  function buildControls() {
-    const pests = document.getElementById("pest-choice");
-    config.pests.forEach((p) => pests.append(element("label", {}, [
-      radio("pest", p.code, p.code === state.pest, () => setFilter({ pest: p.code })),
-      element("span", { "data-pest-label": p.code }),
-    ])));
-    const horizons = document.getElementById("horizon-choice");
-    config.horizons.forEach((h) => horizons.append(element("label", {}, [
-      radio("horizon", String(h), h === state.horizon, () => setFilter({ horizon: h })),
-      element("span", { "data-horizon-label": String(h) }),
-    ])));
-  }
-
   function labelPanel() {
     const t = text();
-    document.documentElement.lang = state.lang;
-    document.title = `${t.title} — ${config.forecastDate}`;
-    document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t[node.dataset.i18n]; });
-    document.querySelectorAll("[data-lang]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
-    document.querySelectorAll("[data-pest-label]").forEach((n) => { n.textContent = config.pests.find((p) => p.code === n.dataset.pestLabel)[state.lang]; });
-    document.querySelectorAll("[data-horizon-label]").forEach((n) => { n.textContent = t.days(Number(n.dataset.horizonLabel)); });
+    page.labelPanel(config, state, t, `${t.title} — ${config.forecastDate}`);
     const districtCount = new Set(config.communes.map((c) => c.district)).size;
     const parcels = config.communes.reduce((total, c) => total + c.parcels, 0);
     document.getElementById("extent").textContent = t.extent(count(config.communes.length), count(districtCount), count(parcels));
@@ -297,14 +249,7 @@
   }
 
   function setFilter(filter) {
-    const known = (what, values, value) => {
-      if (!values.includes(value)) throw new Error(`unknown ${what} ${value}; one of ${values}`);
-      return value;
-    };
-    if (filter.pest !== undefined) state.pest = known("pest", config.pests.map((p) => p.code), filter.pest);
-    if (filter.horizon !== undefined) state.horizon = known("horizon", config.horizons, Number(filter.horizon));
-    document.querySelectorAll("input[name=pest]").forEach((i) => { i.checked = i.value === state.pest; });
-    document.querySelectorAll("input[name=horizon]").forEach((i) => { i.checked = Number(i.value) === state.horizon; });
+    page.choosePestHorizon(config, state, filter);
     render();
   }
 
@@ -313,7 +258,7 @@
     render();
   }
 
-  buildControls();
+  page.buildPestHorizonChoice(config, state, setFilter);
   document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => setLanguage(b.dataset.lang)));
   document.getElementById("basemap").addEventListener("change", (e) => setBasemap(e.target.checked));
   document.getElementById("forecast-date").textContent = config.forecastDate;

@@ -93,11 +93,10 @@
     { color: c.outline, fillColor: c.fill, dashArray: null, ...(DRAWING[c.code] || DRAWING.no_data) }]));
   const NOT_IN_CROP = "not_in_crop";
 
-  // The language: the one a link asked for (#vi, #en: the index passes its own on), else the
-  // browser's.
-  const linkedLang = ["en", "vi"].find((lang) => window.location.hash === `#${lang}`);
+  const page = window.pestcastPage;
+  const { element } = page;
   const state = {
-    lang: linkedLang || ((navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en"),
+    lang: page.initialLanguage(),
     pest: config.pests[0].code,
     horizon: config.horizons[0],
     classes: new Set(config.classes.map((c) => c.code)),
@@ -116,7 +115,7 @@
   const shown = L.featureGroup().addTo(map);
   const layers = new Map(); // parcel_id -> Leaflet layer
   let openLayer = null;
-  let basemap = null;
+  const setBasemap = page.basemapSwitch(map, config.tiles);
 
   L.geoJSON(riskMap, {
     renderer: L.canvas({ padding: 0.5, tolerance: 2 }),
@@ -147,14 +146,6 @@
   }
 
   // --- the popup -------------------------------------------------------------------------
-  function element(tag, attributes, children) {
-    const node = document.createElement(tag);
-    Object.entries(attributes || {}).forEach(([key, value]) => node.setAttribute(key, value));
-    (children || []).forEach((child) =>
-      node.append(child instanceof Node ? child : document.createTextNode(String(child))));
-    return node;
-  }
-
   function formatRisk(risk) {
     if (risk === null || risk === undefined) return text().notAvailable;
     return numberFormat({ style: "percent", maximumFractionDigits: 0 }).format(risk);
@@ -223,24 +214,8 @@
   }
 
   // --- the side panel --------------------------------------------------------------------
-  function radio(name, value, checked, onChange) {
-    const input = element("input", { type: "radio", name, value });
-    input.checked = checked;
-    input.addEventListener("change", onChange);
-    return input;
-  }
-
   function buildControls() {
-    const pests = document.getElementById("pest-choice");
-    config.pests.forEach((p) => pests.append(element("label", {}, [
-      radio("pest", p.code, p.code === state.pest, () => setFilter({ pest: p.code })),
-      element("span", { "data-pest-label": p.code }),
-    ])));
-    const horizons = document.getElementById("horizon-choice");
-    config.horizons.forEach((h) => horizons.append(element("label", {}, [
-      radio("horizon", String(h), h === state.horizon, () => setFilter({ horizon: h })),
-      element("span", { "data-horizon-label": String(h) }),
-    ])));
+    page.buildPestHorizonChoice(config, state, setFilter);
     const classes = document.getElementById("class-choice");
     config.classes.forEach((c) => {
       const box = element("input", { type: "checkbox", name: "class", value: c.code });
@@ -260,12 +235,6 @@
     setFilter({ classes: [...classes] });
   }
 
-  function syncControls() {
-    document.querySelectorAll("input[name=pest]").forEach((i) => { i.checked = i.value === state.pest; });
-    document.querySelectorAll("input[name=horizon]").forEach((i) => { i.checked = Number(i.value) === state.horizon; });
-    document.querySelectorAll("input[name=class]").forEach((i) => { i.checked = state.classes.has(i.value); });
-  }
-
   function classCounts() {
     const counts = Object.fromEntries(config.classes.map((c) => [c.code, 0]));
     for (const layer of layers.values()) counts[classOf(layer.feature)] += 1;
@@ -274,13 +243,8 @@
 
   function labelPanel() {
     const t = text();
-    document.documentElement.lang = state.lang;
     const place = config.place ? `${config.place.commune} · ` : "";
-    document.title = `${place}${t.title} — ${config.forecastDate}`;
-    document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t[node.dataset.i18n]; });
-    document.querySelectorAll("[data-lang]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
-    document.querySelectorAll("[data-pest-label]").forEach((n) => { n.textContent = config.pests.find((p) => p.code === n.dataset.pestLabel)[state.lang]; });
-    document.querySelectorAll("[data-horizon-label]").forEach((n) => { n.textContent = t.days(Number(n.dataset.horizonLabel)); });
+    page.labelPanel(config, state, t, `${place}${t.title} — ${config.forecastDate}`);
     document.querySelectorAll("[data-class-label]").forEach((n) => { n.textContent = classLabel(n.dataset.classLabel); });
     const counts = classCounts();
     document.querySelectorAll("[data-class-count]").forEach((n) => { n.textContent = `(${counts[n.dataset.classCount]})`; });
@@ -339,21 +303,6 @@
     table.tFoot.replaceChildren(foot);
   }
 
-  // --- the optional basemap: off by default, because every failed tile load offline logs a
-  // "Failed to load resource" error in the browser console, even when the page handles it.
-  function setBasemap(on) {
-    document.getElementById("basemap").checked = on;
-    document.getElementById("basemap-status").hidden = true;
-    if (on && !basemap) {
-      basemap = L.tileLayer(config.tiles.url, { maxZoom: config.tiles.maxZoom, attribution: config.tiles.attribution });
-      basemap.on("tileerror", () => { document.getElementById("basemap-status").hidden = false; });
-      basemap.addTo(map);
-    } else if (!on && basemap) {
-      map.removeLayer(basemap);
-      basemap = null;
-    }
-  }
-
   // --- state changes ---------------------------------------------------------------------
   function render() {
     drawParcels();
@@ -362,15 +311,10 @@
   }
 
   function setFilter(filter) {
-    const known = (what, values, value) => {
-      if (!values.includes(value)) throw new Error(`unknown ${what} ${value}; one of ${values}`);
-      return value;
-    };
+    page.choosePestHorizon(config, state, filter);
     const classCodes = config.classes.map((c) => c.code);
-    if (filter.pest !== undefined) state.pest = known("pest", config.pests.map((p) => p.code), filter.pest);
-    if (filter.horizon !== undefined) state.horizon = known("horizon", config.horizons, Number(filter.horizon));
-    if (filter.classes !== undefined) state.classes = new Set(filter.classes.map((c) => known("class", classCodes, c)));
-    syncControls();
+    if (filter.classes !== undefined) state.classes = new Set(filter.classes.map((c) => page.known("class", classCodes, c)));
+    document.querySelectorAll("input[name=class]").forEach((i) => { i.checked = state.classes.has(i.value); });
     render();
   }
 
