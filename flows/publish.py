@@ -29,7 +29,6 @@ millisecond with ``Z`` for UTC. Around the writer, four things GDAL does not do 
 from __future__ import annotations
 
 import datetime as dt
-import io
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ import pyogrio.errors
 from pestcast.core.atomic import atomic_path, replace_symlink_atomic
 from pestcast.core.errors import ConfigError, PublishError
 
-__all__ = ["LATEST_LINK", "geojson_rfc7946_bytes", "update_latest_link", "write_geojson_rfc7946"]
+__all__ = ["LATEST_LINK", "update_latest_link", "write_geojson_rfc7946"]
 
 LATEST_LINK = "latest"
 """Name of the symlink in an output root that points at the newest dated folder."""
@@ -79,21 +78,8 @@ def write_geojson_rfc7946(
     return Path(path)
 
 
-def geojson_rfc7946_bytes(
-    gdf: gpd.GeoDataFrame, path: Path, *, precision: int = 6, bbox: bool = True
-) -> bytes:
-    """The bytes :func:`write_geojson_rfc7946` writes for ``gdf``, made in memory.
-
-    For small tables, such as one commune's rows of a published map: their features are the
-    published file's, byte for byte. ``path`` names where the text goes, in error messages.
-    """
-    buffer = io.BytesIO()
-    _write_with_gdal(gdf, buffer, path, precision=precision, bbox=bbox)
-    return buffer.getvalue()
-
-
 def _write_with_gdal(
-    gdf: gpd.GeoDataFrame, target: Path | io.BytesIO, path: Path, *, precision: int, bbox: bool
+    gdf: gpd.GeoDataFrame, target: Path, path: Path, *, precision: int, bbox: bool
 ) -> None:
     """``gdf`` checked and written by GDAL to ``target`` (``path``: for the messages)."""
     _check_arguments(gdf, path, precision)

@@ -454,6 +454,7 @@ def publish_risk_map(
         write_map_pages(
             risk_map,
             staging,
+            published=staging / RISK_MAP,
             pests=config.model.pests,
             horizons=config.model.horizons_days,
             max_parcels_per_page=config.forecast.map_page_max_parcels,

@@ -21,7 +21,7 @@ import pytest
 import shapely
 from playwright.sync_api import Browser, expect
 
-from pestcast.core.errors import ConfigError, DataError
+from pestcast.core.errors import ConfigError, DataError, PublishError
 from pestcast.flows.map_page import commune_slugs, write_map_page, write_map_pages
 from pestcast.flows.publication import MANIFEST, publish_folder, sha256_of
 from pestcast.flows.publish import write_geojson_rfc7946
@@ -89,9 +89,14 @@ def table() -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def split(table: gpd.GeoDataFrame, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("publication")
-    write_geojson_rfc7946(table, folder / "risk_map.geojson")
+    published = write_geojson_rfc7946(table, folder / "risk_map.geojson")
     return write_map_pages(
-        table, folder, pests=PESTS, horizons=HORIZONS, max_parcels_per_page=LIMIT
+        table,
+        folder,
+        published=published,
+        pests=PESTS,
+        horizons=HORIZONS,
+        max_parcels_per_page=LIMIT,
     )
 
 
@@ -173,7 +178,12 @@ def test_a_small_map_is_the_page_write_map_page_makes(tmp_path: Path) -> None:
     single = write_map_page(risk_map, tmp_path / "single.html", pests=PESTS, horizons=HORIZONS)
     folder = tmp_path / "publication"
     pages = write_map_pages(
-        table, folder, pests=PESTS, horizons=HORIZONS, max_parcels_per_page=len(table)
+        table,
+        folder,
+        published=risk_map,
+        pests=PESTS,
+        horizons=HORIZONS,
+        max_parcels_per_page=len(table),
     )
     assert pages == [folder / "map.html"]
     assert pages[0].read_bytes() == single.read_bytes()
@@ -183,7 +193,10 @@ def test_a_small_map_is_the_page_write_map_page_makes(tmp_path: Path) -> None:
 def test_a_commune_bigger_than_a_page_keeps_one_page_and_says_so(
     tmp_path: Path, table: gpd.GeoDataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pages = write_map_pages(table, tmp_path, pests=PESTS, horizons=HORIZONS, max_parcels_per_page=4)
+    published = write_geojson_rfc7946(table, tmp_path / "risk_map.geojson")
+    pages = write_map_pages(
+        table, tmp_path, published=published, pests=PESTS, horizons=HORIZONS, max_parcels_per_page=4
+    )
     assert len(pages) == 1 + len(SLUGS)
     assert [r.getMessage() for r in caplog.records] == [
         "commune Định Mỹ (Châu Thành) has 5 parcels, more than the 4 of one page: its page may "
@@ -214,6 +227,7 @@ def test_slugs_are_ascii_lower_case_and_unique() -> None:
 def test_the_table_and_arguments_are_checked(tmp_path: Path, table: gpd.GeoDataFrame) -> None:
     def pages(data: gpd.GeoDataFrame, **options: Any) -> list[Path]:
         arguments: dict[str, Any] = {
+            "published": tmp_path / "never-read.geojson",
             "pests": PESTS,
             "horizons": HORIZONS,
             "max_parcels_per_page": LIMIT,
@@ -247,14 +261,41 @@ def test_the_manifest_lists_the_commune_pages(tmp_path: Path, table: gpd.GeoData
     target = tmp_path / "2025-03-10"
 
     def write(staging: Path) -> dict[str, Any]:
-        write_map_pages(table, staging, pests=PESTS, horizons=HORIZONS, max_parcels_per_page=LIMIT)
+        published = write_geojson_rfc7946(table, staging / "risk_map.geojson")
+        write_map_pages(
+            table,
+            staging,
+            published=published,
+            pests=PESTS,
+            horizons=HORIZONS,
+            max_parcels_per_page=LIMIT,
+        )
         return {"forecast_date": "2025-03-10"}
 
     assert publish_folder(target, write)
     files = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["files"]
-    assert list(files) == ["map.html", *sorted(f"map/{slug}.html" for slug in SLUGS.values())]
+    pages = sorted(f"map/{slug}.html" for slug in SLUGS.values())
+    assert list(files) == ["map.html", *pages, "risk_map.geojson"]
     assert all(files[name] == sha256_of(target / name) for name in files)
     assert not publish_folder(target, write)  # the same pages: nothing to replace
+
+
+def test_a_published_map_of_another_table_is_refused(
+    tmp_path: Path, table: gpd.GeoDataFrame
+) -> None:
+    other = write_geojson_rfc7946(table.iloc[:-1], tmp_path / "risk_map.geojson")
+    with pytest.raises(
+        PublishError, match=r"holds 11 features on lines of their own, the table 12"
+    ):
+        write_map_pages(
+            table,
+            tmp_path,
+            published=other,
+            pests=PESTS,
+            horizons=HORIZONS,
+            max_parcels_per_page=LIMIT,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["risk_map.geojson"]
 
 
 # --- in the browser --------------------------------------------------------------------------
