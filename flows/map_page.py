@@ -20,7 +20,8 @@ A province does not fit one page (500,000 parcels make a 740 MB page no browser 
 :func:`write_map_pages` splits a map of more than ``max_parcels_per_page`` parcels: one page per
 commune in ``map/<district>--<commune>.html``, each linking back to ``map.html``, which becomes
 an index of districts and communes (``web/map_index.*``) with their class counts and a small
-overview map. The pages are written one at a time from the table, never from a parsed map.
+overview map. The pages are written one at a time; a commune's page embeds its parcels' lines
+of the published GeoJSON (GDAL writes a feature a line), which is never parsed whole.
 """
 
 from __future__ import annotations
