@@ -493,12 +493,17 @@ def _commune_summary(
 
 def _render(page: str, *, title: str, **data: str) -> str:
     """Page ``page`` (``web/<page>.html``, ``.css``, ``.js``) with Leaflet, what the pages share
-    (``web/map_common.css``, ``.js``) and ``data`` inlined."""
-    return Template(_asset(f"{page}.html")).substitute(
+    (``web/map_head.html``, ``map_language_switch.html``, ``map_common.css``, ``.js``) and
+    ``data`` inlined."""
+    head = Template(_asset("map_head.html")).substitute(
         title=html.escape(title),
         leaflet_css=_inline(_asset(_LEAFLET[1]), "style"),
         common_css=_inline(_asset("map_common.css"), "style"),
         page_css=_inline(_asset(f"{page}.css"), "style"),
+    )
+    return Template(_asset(f"{page}.html")).substitute(
+        head=head,
+        language_switch=_asset("map_language_switch.html"),
         leaflet_js=_inline(_asset(_LEAFLET[0]), "script"),
         common_js=_inline(_asset("map_common.js"), "script"),
         page_js=_inline(_asset(f"{page}.js"), "script"),
