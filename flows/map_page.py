@@ -504,9 +504,10 @@ def _render(page: str, *, title: str, **data: str) -> str:
     return Template(_asset(f"{page}.html")).substitute(
         head=head,
         language_switch=_asset("map_language_switch.html"),
-        leaflet_js=_inline(_asset(_LEAFLET[0]), "script"),
-        common_js=_inline(_asset("map_common.js"), "script"),
-        page_js=_inline(_asset(f"{page}.js"), "script"),
+        scripts="\n".join(
+            f"<script>\n{_inline(_asset(name), 'script')}\n</script>"
+            for name in (_LEAFLET[0], "map_common.js", f"{page}.js")
+        ),
         **data,
     )
 

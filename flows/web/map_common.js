@@ -6,6 +6,36 @@
 window.pestcastPage = (function () {
   "use strict";
 
+  // Labels both kinds of page use; each adds its own (withCommonText).
+  const COMMON_TEXT = {
+    en: {
+      forecastDate: "Forecast date",
+      modelVersion: "Model version",
+      pest: "Pest",
+      horizon: "Forecast horizon",
+      days: (h) => `next ${h} days`,
+      basemap: "Background map (OpenStreetMap, needs internet)",
+      basemapUnavailable: "The background map could not be loaded (no internet?).",
+      district: "District",
+      locale: "en-GB",
+    },
+    vi: {
+      forecastDate: "Ngày dự báo",
+      modelVersion: "Phiên bản mô hình",
+      pest: "Sâu bệnh",
+      horizon: "Thời hạn dự báo",
+      days: (h) => `${h} ngày tới`,
+      basemap: "Bản đồ nền (OpenStreetMap, cần internet)",
+      basemapUnavailable: "Không tải được bản đồ nền (không có internet?).",
+      district: "Huyện",
+      locale: "vi-VN",
+    },
+  };
+
+  function withCommonText(text) {
+    return { en: { ...COMMON_TEXT.en, ...text.en }, vi: { ...COMMON_TEXT.vi, ...text.vi } };
+  }
+
   function element(tag, attributes, children) {
     const node = document.createElement(tag);
     Object.entries(attributes || {}).forEach(([name, value]) => node.setAttribute(name, value));
@@ -86,5 +116,5 @@ window.pestcastPage = (function () {
     };
   }
 
-  return { element, radio, initialLanguage, known, buildPestHorizonChoice, choosePestHorizon, labelPanel, basemapSwitch };
+  return { withCommonText, element, radio, initialLanguage, known, buildPestHorizonChoice, choosePestHorizon, labelPanel, basemapSwitch };
 })();

@@ -9,58 +9,40 @@
 
   const config = JSON.parse(document.getElementById("index-config").textContent);
 
-  const TEXT = {
+  const TEXT = window.pestcastPage.withCommonText({
     en: {
       title: "Rice pest risk forecast: communes",
-      forecastDate: "Forecast date",
-      modelVersion: "Model version",
       extent: (communes, districts, parcels) =>
         `${communes} communes in ${districts} districts, ${parcels} parcels`,
-      pest: "Pest",
-      horizon: "Forecast horizon",
-      days: (h) => `next ${h} days`,
       overviewTitle: "Communes on the map",
       legendTitle: "Share of parcels at high risk",
       noHigh: "none",
-      basemap: "Background map (OpenStreetMap, needs internet)",
-      basemapUnavailable: "The background map could not be loaded (no internet?).",
       communesTitle: "Parcels by commune and risk class",
       communesHint: "Open a commune to see its parcels on a map. Click a column heading to sort.",
       place: "District / commune",
-      district: "District",
       parcels: "Parcels",
       warningHa: "High + medium (ha)",
       total: "Province total",
       openMap: "Open the commune's map",
       highOf: (n, total) => `${n} of ${total} parcels at high risk`,
-      locale: "en-GB",
     },
     vi: {
       title: "Dự báo nguy cơ sâu bệnh hại lúa: các xã",
-      forecastDate: "Ngày dự báo",
-      modelVersion: "Phiên bản mô hình",
       extent: (communes, districts, parcels) =>
         `${communes} xã thuộc ${districts} huyện, ${parcels} thửa`,
-      pest: "Sâu bệnh",
-      horizon: "Thời hạn dự báo",
-      days: (h) => `${h} ngày tới`,
       overviewTitle: "Các xã trên bản đồ",
       legendTitle: "Tỷ lệ thửa có nguy cơ cao",
       noHigh: "không có",
-      basemap: "Bản đồ nền (OpenStreetMap, cần internet)",
-      basemapUnavailable: "Không tải được bản đồ nền (không có internet?).",
       communesTitle: "Số thửa theo xã và mức nguy cơ",
       communesHint: "Mở một xã để xem các thửa trên bản đồ. Bấm vào tiêu đề cột để sắp xếp.",
       place: "Huyện / xã",
-      district: "Huyện",
       parcels: "Số thửa",
       warningHa: "Cao + trung bình (ha)",
       total: "Tổng toàn tỉnh",
       openMap: "Mở bản đồ của xã",
       highOf: (n, total) => `${n}/${total} thửa có nguy cơ cao`,
-      locale: "vi-VN",
     },
-  };
+  });
 
   const COLUMNS = ["parcels", ...config.classes.map((c) => c.code), "warningHa"];
   const page = window.pestcastPage;

@@ -8,25 +8,17 @@
   const riskMap = JSON.parse(document.getElementById("risk-map").textContent);
   const config = JSON.parse(document.getElementById("page-config").textContent);
 
-  const TEXT = {
+  const TEXT = window.pestcastPage.withCommonText({
     en: {
       title: "Rice pest risk forecast",
-      forecastDate: "Forecast date",
-      modelVersion: "Model version",
-      pest: "Pest",
-      horizon: "Forecast horizon",
       riskClass: "Risk class (tick to show)",
-      days: (h) => `next ${h} days`,
       shown: (n, total) => `Showing ${n} of ${total} parcels`,
-      basemap: "Background map (OpenStreetMap, needs internet)",
-      basemapUnavailable: "The background map could not be loaded (no internet?).",
       summaryTitle: "Summary by commune",
       backToIndex: "← All communes",
       summaryNote: "parcels / hectares",
       commune: "Commune",
       total: "Total",
       parcel: "Parcel",
-      district: "District",
       area: "Area",
       risk: "Risk",
       riskHint: (pest, h) => `Chance of finding ${pest} at light or worse within ${h} days`,
@@ -40,26 +32,17 @@
       noClearImage: "none yet",
       unknown: "unknown",
       notAvailable: "n/a",
-      locale: "en-GB",
     },
     vi: {
       title: "Dự báo nguy cơ sâu bệnh hại lúa",
-      forecastDate: "Ngày dự báo",
-      modelVersion: "Phiên bản mô hình",
-      pest: "Sâu bệnh",
-      horizon: "Thời hạn dự báo",
       riskClass: "Mức nguy cơ (đánh dấu để hiển thị)",
-      days: (h) => `${h} ngày tới`,
       shown: (n, total) => `Đang hiển thị ${n}/${total} thửa`,
-      basemap: "Bản đồ nền (OpenStreetMap, cần internet)",
-      basemapUnavailable: "Không tải được bản đồ nền (không có internet?).",
       summaryTitle: "Tổng hợp theo xã",
       backToIndex: "← Tất cả các xã",
       summaryNote: "số thửa / héc-ta",
       commune: "Xã",
       total: "Tổng",
       parcel: "Thửa ruộng",
-      district: "Huyện",
       area: "Diện tích",
       risk: "Nguy cơ",
       riskHint: (pest, h) => `Xác suất phát hiện ${pest} từ mức nhẹ trở lên trong ${h} ngày tới`,
@@ -73,9 +56,8 @@
       noClearImage: "chưa có",
       unknown: "không rõ",
       notAvailable: "không có",
-      locale: "vi-VN",
     },
-  };
+  });
 
   // How each class is drawn; its fill and outline colours come from the page settings (the
   // export's class colours). no_data is a dashed grey outline over a faint fill, so a missing
