@@ -169,20 +169,18 @@ def read_scene(
     band in ``bands`` order that failed).
     """
     wanted = [band for band in dict.fromkeys(bands) if band != SCL_BAND]
-    _check_bands(scene, [*wanted, SCL_BAND])
-    reader = _AssetReader(
+    dn = read_asset_values(
         scene,
         grid,
-        sign_href if sign_href is not None else _source_signer(scene),
-        {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})},
+        bands=[*wanted, SCL_BAND],
+        sign_href=sign_href,
+        gdal_options=gdal_options,
+        max_concurrent_reads=max_concurrent_reads,
     )
-    workers = max_concurrent_reads or scene.access.max_concurrent_reads
-    *dn, scl = _read_all(reader, [*wanted, SCL_BAND], workers)
     reflectance = {
-        band: dn_to_reflectance(values, offset_dn=scene.boa_offset_dn)
-        for band, values in zip(wanted, dn, strict=True)
+        band: dn_to_reflectance(dn[band], offset_dn=scene.boa_offset_dn) for band in wanted
     }
-    return SceneArrays(reflectance=reflectance, scl=scl.astype(np.uint8))
+    return SceneArrays(reflectance=reflectance, scl=dn[SCL_BAND].astype(np.uint8))
 
 
 def read_asset_values(
@@ -202,12 +200,7 @@ def read_asset_values(
     """
     wanted = list(dict.fromkeys(bands))
     _check_bands(scene, wanted)
-    reader = _AssetReader(
-        scene,
-        grid,
-        sign_href if sign_href is not None else _source_signer(scene),
-        {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})},
-    )
+    reader = _asset_reader(scene, grid, sign_href, gdal_options)
     workers = max_concurrent_reads or scene.access.max_concurrent_reads
     return dict(zip(wanted, _read_all(reader, wanted, workers), strict=True))
 
@@ -248,7 +241,7 @@ def scene_block_bytes(scene: SceneRef, grid: AnalysisGrid, *, bands: Sequence[st
     grid fetches, headers and overviews aside. An asset that cannot be opened or does not say
     (not a tiled GeoTIFF) counts 0. Opens each asset again; over HTTP its header is usually
     still in GDAL's cache."""
-    reader = _AssetReader(scene, grid, _source_signer(scene), DEFAULT_GDAL_OPTIONS)
+    reader = _asset_reader(scene, grid, None, None)
     total = 0
     with rasterio.Env(**DEFAULT_GDAL_OPTIONS):
         for band in dict.fromkeys([*bands, SCL_BAND]):
@@ -304,18 +297,9 @@ class SolarDayStrips:
         self.bands = [band for band in dict.fromkeys(bands) if band != SCL_BAND]
         for scene in scenes:
             _check_bands(scene, [*self.bands, SCL_BAND])
-        options = {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})}
         self.grid = grid
         self._scenes = [
-            _SceneStrips(
-                _AssetReader(
-                    scene,
-                    grid,
-                    sign_href if sign_href is not None else _source_signer(scene),
-                    options,
-                )
-            )
-            for scene in scenes
+            _SceneStrips(_asset_reader(scene, grid, sign_href, gdal_options)) for scene in scenes
         ]
         self._workers = max_concurrent_reads or scenes[0].access.max_concurrent_reads
 
@@ -465,6 +449,18 @@ def _check_bands(scene: SceneRef, bands: Sequence[str]) -> None:
             f"item {scene.item_id} has no asset for band(s) {missing} (it has "
             f"{sorted(scene.asset_hrefs)}); add them to sources.stac.asset_keys"
         )
+
+
+def _asset_reader(
+    scene: SceneRef,
+    grid: AnalysisGrid,
+    sign_href: SignHref | None,
+    gdal_options: Mapping[str, str | int] | None,
+) -> _AssetReader:
+    """The reader of ``scene``'s assets: signed by ``sign_href``, else as its source says, with
+    :data:`DEFAULT_GDAL_OPTIONS` overridden by ``gdal_options``."""
+    signer = sign_href if sign_href is not None else _source_signer(scene)
+    return _AssetReader(scene, grid, signer, {**DEFAULT_GDAL_OPTIONS, **(gdal_options or {})})
 
 
 def _source_signer(scene: SceneRef) -> CollectionSigner | None:
