@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "OTHER_RICE_PESTS",
     "WEATHER_RANGES",
     "check_rows",
+    "check_weather_values",
     "read_parcels",
     "read_surveys",
     "read_weather",
@@ -221,18 +223,9 @@ def read_weather(path: Path, *, max_daily_rain_mm: float = MAX_DAILY_RAIN_MM) ->
     require_columns(weather, WEATHER_COLUMNS, str(path))
     weather["commune"] = _text(weather, "commune", path)
     weather["date"] = _dates(weather, "date", path)
-    ranges = WEATHER_RANGES | {"rain_mm": (0.0, max_daily_rain_mm, "mm")}
-    for column, (low, high, unit) in ranges.items():
-        weather[column] = _numbers(weather, column, path)
-        _check_range(weather, column, path, low=low, high=high, unit=unit)
-    for lower, upper in (("tmin_c", "tmax_c"), ("rh_mean_pct", "rh_max_pct")):
-        check_rows(
-            path,
-            weather,
-            weather[lower] > weather[upper],
-            lower,
-            f"is above {upper} of the same row; check that the columns are not swapped",
-        )
+    check_weather_values(
+        weather, path, WEATHER_RANGES | {"rain_mm": (0.0, max_daily_rain_mm, "mm")}
+    )
     repeated = weather.duplicated(["commune", "date"])
     if repeated.any():
         first = weather.loc[repeated].iloc[0]
@@ -243,20 +236,11 @@ def read_weather(path: Path, *, max_daily_rain_mm: float = MAX_DAILY_RAIN_MM) ->
     return weather.sort_values(["commune", "date"]).reset_index(drop=True)
 
 
-def _check_range(
-    table: pd.DataFrame, column: str, path: Path, *, low: float, high: float, unit: str
-) -> None:
-    values = table[column]
-    if column.endswith("_pct") and values.notna().any() and values.max() <= 1:
-        problem = "and every other value are ≤ 1: a fraction, not percent; multiply by 100"
-        check_rows(path, table, values.notna(), column, problem)
-    bad = (values < low) | (values > high)
-    if bad.any():
-        hint = _unit_hint(column, values[bad])
-        check_rows(path, table, bad, column, f"is outside {low:g}…{high:g} {unit}{hint}")
+UnitHint = Callable[[str, "pd.Series[Any]", str], str]
+"""``hint(column, wrong_values, unit)``: what to say after a value outside its range."""
 
 
-def _unit_hint(column: str, wrong: pd.Series) -> str:
+def _unit_hint(column: str, wrong: pd.Series, _unit: str) -> str:
     """What a temperature out of range probably is, so the user knows how to convert it."""
     first = float(wrong.iloc[0])
     if column.endswith("_c") and 50 < first <= 130:
@@ -266,6 +250,51 @@ def _unit_hint(column: str, wrong: pd.Series) -> str:
     if column == "rain_mm" and first < 0:
         return "; rain cannot be negative: a missing value must be blank, not a code like -99"
     return "; fix the value or leave it blank if unknown"
+
+
+def check_weather_values(
+    table: pd.DataFrame,
+    path: Path,
+    ranges: Mapping[str, tuple[float, float, str]],
+    *,
+    hint: UnitHint = _unit_hint,
+) -> None:
+    """Turn each column of ``ranges`` that ``table`` has into float (blank: NaN) and refuse, naming
+    the rows of ``path``: text, ±inf, percent written as a fraction, values outside the range
+    (``hint`` says what to do), ``tmin_c > tmax_c`` and ``rh_mean_pct > rh_max_pct``."""
+    for column, (low, high, unit) in ranges.items():
+        if column in table:
+            table[column] = _numbers(table, column, path)
+            _check_range(table, column, path, low=low, high=high, unit=unit, hint=hint)
+    for lower, upper in (("tmin_c", "tmax_c"), ("rh_mean_pct", "rh_max_pct")):
+        if lower in table and upper in table:
+            check_rows(
+                path,
+                table,
+                table[lower] > table[upper],
+                lower,
+                f"is above {upper} of the same row; check that the columns are not swapped",
+            )
+
+
+def _check_range(
+    table: pd.DataFrame,
+    column: str,
+    path: Path,
+    *,
+    low: float,
+    high: float,
+    unit: str,
+    hint: UnitHint,
+) -> None:
+    values = table[column]
+    if column.endswith("_pct") and values.notna().any() and values.max() <= 1:
+        problem = "and every other value are ≤ 1: a fraction, not percent; multiply by 100"
+        check_rows(path, table, values.notna(), column, problem)
+    bad = (values < low) | (values > high)
+    if bad.any():
+        said = hint(column, values[bad], unit)
+        check_rows(path, table, bad, column, f"is outside {low:g}…{high:g} {unit}{said}")
 
 
 # --- surveys ---------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ line 1; Parquet: row number, first = 1), and what to do.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 from pestcast.core.errors import DataError, SourceError
 from pestcast.features.columns import require_columns
 from pestcast.flows.config import PestcastConfig
-from pestcast.flows.tables import WEATHER_RANGES, check_rows
+from pestcast.flows.tables import WEATHER_RANGES, check_rows, check_weather_values
 
 __all__ = [
     "FORECAST_TABLE_COLUMNS",
@@ -153,43 +152,11 @@ def _leads(table: pd.DataFrame, path: Path) -> pd.Series:
 
 
 def _check_values(table: pd.DataFrame, path: Path) -> None:
-    for column, (low, high, unit) in WEATHER_RANGES.items():
-        if column not in table:
-            continue
-        values = pd.to_numeric(table[column], errors="coerce").astype(float)
-        check_rows(
-            path,
-            table,
-            values.isna() & table[column].notna(),
-            column,
-            "is not a number; write plain numbers (no units, decimal point '.')",
-        )
-        check_rows(path, table, values.abs() == math.inf, column, "is infinite; leave it blank")
-        if column.endswith("_pct") and values.notna().any() and values.max() <= 1:
-            check_rows(
-                path,
-                table,
-                values.notna(),
-                column,
-                "and every other value are ≤ 1: a fraction, not percent; multiply by 100",
-            )
-        check_rows(
-            path,
-            table,
-            (values < low) | (values > high),
-            column,
-            f"is outside {low:g}…{high:g} {unit}; check the unit ({unit} expected)",
-        )
-        table[column] = values
-    for lower, upper in (("tmin_c", "tmax_c"), ("rh_mean_pct", "rh_max_pct")):
-        if lower in table and upper in table:
-            check_rows(
-                path,
-                table,
-                table[lower] > table[upper],
-                lower,
-                f"is above {upper} of the same row; check that the columns are not swapped",
-            )
+    check_weather_values(table, path, WEATHER_RANGES, hint=_check_the_unit)
+
+
+def _check_the_unit(_column: str, _wrong: pd.Series, unit: str) -> str:
+    return f"; check the unit ({unit} expected)"
 
 
 def _require_one_row_per_lead(table: pd.DataFrame, path: Path) -> None:
