@@ -37,6 +37,7 @@ from pestcast.flows.strip_stats import StripConsumer, solar_day_parcel_stats
 __all__ = [
     "DayObservation",
     "ObservationSettings",
+    "file_version",
     "observation_cache_path",
     "observe_day",
     "observe_solar_day",
@@ -93,12 +94,12 @@ def _day_fingerprint(scenes: Sequence[SceneRef], grid: AnalysisGrid) -> dict[str
             (s.item_id, sorted(s.asset_hrefs.items()), s.boa_offset_dn, s.available_utc.isoformat())
             for s in scenes
         ],
-        "local_files": [_file_version(href) for s in scenes for href in s.asset_hrefs.values()],
+        "local_files": [file_version(href) for s in scenes for href in s.asset_hrefs.values()],
         "grid": [grid.crs, list(grid.transform)[:6], list(grid.shape)],
     }
 
 
-def _file_version(href: str) -> tuple[int, int] | None:
+def file_version(href: str) -> tuple[int, int] | None:
     """Size and modification time of a local asset, so rewritten files are read again."""
     path = Path(href.removeprefix("file://"))
     if "://" in href.removeprefix("file://") or not path.is_file():

@@ -39,6 +39,7 @@ from pestcast.core.errors import SceneReadError
 from pestcast.features.sar import POLARISATIONS, SAR_OBSERVATION_COLUMNS, parcel_backscatter
 from pestcast.flows.config import PestcastConfig, SarSourceConfig
 from pestcast.flows.layout import RunLayout
+from pestcast.flows.observations import file_version
 from pestcast.flows.raster_read import AnalysisGrid, read_asset_values
 from pestcast.flows.stac_search import SceneRef, group_by_solar_day, search_scenes
 from pestcast.flows.tasks import ParcelRaster, network_trouble
@@ -174,21 +175,12 @@ def sar_cache_path(
         "scenes": [
             (s.item_id, sorted(s.asset_hrefs.items()), s.available_utc.isoformat()) for s in scenes
         ],
-        "local_files": [_file_version(href) for s in scenes for href in s.asset_hrefs.values()],
+        "local_files": [file_version(href) for s in scenes for href in s.asset_hrefs.values()],
         "grid": [grid.crs, list(grid.transform)[:6], list(grid.shape)],
         "parcels": parcels_fingerprint,
     }
     digest = hashlib.sha256(json.dumps(fingerprint, default=str).encode()).hexdigest()[:16]
     return directory / f"{scenes[0].solar_day.isoformat()}_{digest}.parquet"
-
-
-def _file_version(href: str) -> tuple[int, int] | None:
-    """Size and modification time of a local asset, so a rewritten file is read again."""
-    path = Path(href.removeprefix("file://"))
-    if "://" in href.removeprefix("file://") or not path.is_file():
-        return None
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def observe_sar_day(
