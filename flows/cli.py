@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -420,47 +419,22 @@ def bulletin(
     ] = None,
 ) -> None:
     """The weekly bulletin of a publication: tables (CSV, XLSX), printable HTML and PDF."""
-    from pestcast.flows.bulletin import render_pdf, write_bulletin
+    from pestcast.flows.bulletin import render_pdf
     from pestcast.flows.layout import RunLayout
-    from pestcast.flows.tables import read_parcels
-    from pestcast.flows.tasks import configured_surveys
+    from pestcast.flows.weekly import publication_bulletin
 
     try:
         settings = _load(config)
         layout = RunLayout.from_config(settings)
         folder = layout.forecast_dir(date.date()) if date else layout.latest_forecast.resolve()
-        day = dt.date.fromisoformat(folder.name)
-        parcels = settings.sources.parcels
-        table = read_parcels(parcels.path, layer=parcels.layer, crs=settings.region.crs)
-        out = layout.output_dir / "bulletins" / day.isoformat()
-        with tempfile.TemporaryDirectory() as scratch:
-            written = write_bulletin(
-                folder / "risk_map.geojson",
-                out,
-                surveys=configured_surveys(settings, table["parcel_id"]),
-                parcels=table,
-                previous=_earlier_maps(settings, day, weeks=(1,), scratch=Path(scratch)),
-                same_week_earlier=_earlier_maps(
-                    settings, day, weeks=(52, 104), scratch=Path(scratch)
-                ),
-                region_name=settings.region.name,
-            )
+        written = publication_bulletin(settings, folder / "risk_map.geojson")
     except (PestcastError, ValueError) as error:
         raise _fail("bulletin", PestcastError(str(error))) from None
     typer.echo("\n".join(str(path) for path in written))
     try:
-        typer.echo(render_pdf(written[-1], out / "bulletin.pdf"))
+        typer.echo(render_pdf(written[-1], written[-1].with_name("bulletin.pdf")))
     except PestcastError as error:
         typer.secho(f"PDF not written: {error}", fg=typer.colors.YELLOW, err=True)
-
-
-def _earlier_maps(
-    settings: PestcastConfig, day: dt.date, *, weeks: tuple[int, ...], scratch: Path
-) -> list[Path]:
-    """Risk maps ``weeks`` weeks before ``day`` (see ``weekly.earlier_risk_maps``)."""
-    from pestcast.flows.weekly import earlier_risk_maps
-
-    return earlier_risk_maps(settings, day, weeks=weeks, scratch=scratch)
 
 
 @app.command(name="sowing-windows")

@@ -55,6 +55,7 @@ __all__ = [
     "earlier_risk_maps",
     "forecast_day",
     "new_imagery",
+    "publication_bulletin",
     "retrain_flow",
     "scheduled_retrain",
     "scheduled_weekly",
@@ -278,13 +279,21 @@ def _communes(config: PestcastConfig) -> dict[tuple[str, str], str]:
 def write_week_bulletin(config: PestcastConfig, risk_map: Path) -> dict[str, Any]:
     """The week's bulletin (CSV, XLSX, HTML) in ``<output_dir>/bulletins/<date>/``; the PDF too
     when Chromium is installed."""
+    written = publication_bulletin(config, risk_map)
+    out = written[0].parent
+    return {"folder": str(out), "files": [path.name for path in written], "pdf": _pdf(written[-1])}
+
+
+def publication_bulletin(config: PestcastConfig, risk_map: Path) -> list[Path]:
+    """The bulletin's tables and HTML (the HTML last) of the published ``risk_map`` in
+    ``<output_dir>/bulletins/<date>/``, with the maps of a week and of one and two years before."""
     layout = RunLayout.from_config(config)
     day = dt.date.fromisoformat(risk_map.parent.name)
     source = config.sources.parcels
     parcels = read_parcels(source.path, layer=source.layer, crs=config.region.crs)
     out = layout.output_dir / "bulletins" / day.isoformat()
     with tempfile.TemporaryDirectory() as scratch:
-        written = write_bulletin(
+        return write_bulletin(
             risk_map,
             out,
             surveys=configured_surveys(config, parcels["parcel_id"]),
@@ -295,7 +304,6 @@ def write_week_bulletin(config: PestcastConfig, risk_map: Path) -> dict[str, Any
             ),
             region_name=config.region.name,
         )
-    return {"folder": str(out), "files": [path.name for path in written], "pdf": _pdf(written[-1])}
 
 
 def _pdf(html: Path) -> str | None:
