@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from zonal import (
     N_PARCELS,
     TILE_PX,
     WORK,
+    run_child as measure_in_child,
     synthetic_dn,
     synthetic_parcels,
     timed,
@@ -222,18 +222,8 @@ SMALL_CACHE = {"GDAL_CACHEMAX": "256"}
 
 
 def run_child(kind: str, argv: Sequence[str]) -> dict[str, Any]:
-    print(f"measuring {kind} …", flush=True)
     extra = SMALL_CACHE if kind == "pestcast_small_cache" else {}
-    completed = subprocess.run(
-        [sys.executable, __file__, *argv, "--child", kind],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **extra},
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{completed.stderr[-3000:]}")
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return measure_in_child(kind, argv, script=__file__, env=extra)
 
 
 def report(

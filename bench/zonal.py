@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -283,15 +283,19 @@ CHILDREN = {
 }
 
 
-def run_child(kind: str, argv: Sequence[str]) -> dict[str, Any]:
-    """One measurement in a fresh interpreter; its JSON result with its peak RSS."""
+def run_child(
+    kind: str, argv: Sequence[str], *, script: str = __file__, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One measurement by ``script --child kind`` in a fresh interpreter (``env`` added to this
+    one's environment); its JSON result with its peak RSS."""
     print(f"measuring {kind} …", flush=True)
     completed = subprocess.run(
-        [sys.executable, __file__, *argv, "--child", kind],
+        [sys.executable, script, *argv, "--child", kind],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     if completed.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{completed.stderr[-3000:]}")
