@@ -25,11 +25,12 @@ nodata 0.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,7 @@ __all__ = [
     "patch_bins",
     "render_context",
     "render_scene",
+    "write_cog",
     "write_scenes",
 ]
 
@@ -374,38 +376,42 @@ def write_scene(context: RenderContext, spec: SceneSpec) -> SceneResult:
         transform = Affine(*context.grid.transform(resolution))
         # The COG driver names predictors: horizontal differencing (2) is "STANDARD".
         predictor = "NO" if band == "SCL" else "STANDARD"
-        _write_cog(folder / f"{band}.tif", values, transform, predictor=predictor)
+        write_cog(folder / f"{band}.tif", values, transform, predictor=predictor)
     return SceneResult(index=spec.index, cloud_cover_pct=scene.cloud_cover_pct)
 
 
-def _write_cog(
+def write_cog(
     path: Path,
-    values: npt.NDArray[np.uint16] | npt.NDArray[np.uint8],
+    values: npt.NDArray[Any],
     transform: Affine,
     *,
     predictor: str,
+    nodata: float = 0,
+    creation: Mapping[str, Any] | None = None,
+    what: str = "demo scene band",
 ) -> None:
+    """Write one band as a DEFLATE COG of 256-pixel blocks without overviews, atomically;
+    ``creation`` adds creation options. ``what`` names the file in the error."""
     profile = {
         "driver": "COG",
         "width": values.shape[1],
         "height": values.shape[0],
         "count": 1,
         "dtype": values.dtype.name,
-        "nodata": 0,
+        "nodata": nodata,
         "crs": CRS,
         "transform": transform,
         "compress": "DEFLATE",
         "predictor": predictor,
         "blocksize": 256,
         "overviews": "NONE",
+        **(creation or {}),
     }
     try:
         with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dataset:
             dataset.write(values, 1)
     except (OSError, rasterio.errors.RasterioError) as error:
-        raise PublishError(
-            f"cannot write demo scene band {path}: {error}; check free disk space"
-        ) from error
+        raise PublishError(f"cannot write {what} {path}: {error}; check free disk space") from error
 
 
 _WORKER: dict[str, RenderContext] = {}

@@ -92,16 +92,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pystac
-import rasterio
 from affine import Affine
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from scipy import sparse
 
-from pestcast.core.atomic import atomic_path
-from pestcast.core.errors import PublishError
 from pestcast.simulator.geometry import CRS, RegionLayout, SceneGrid
-from pestcast.simulator.imagery import cover_raster
+from pestcast.simulator.imagery import cover_raster, write_cog
 from pestcast.simulator.stac_catalog import footprint_of
 from pestcast.simulator.surface import (
     ENDMEMBERS,
@@ -347,33 +344,20 @@ def write_sar_scene(context: SarContext, scene: SarScene) -> pystac.Item:
     folder.mkdir(parents=True, exist_ok=True)
     transform = Affine(*context.grid.transform(RESOLUTION_M))
     for name, values in render_sar_scene(context, scene).items():
-        _write_cog(folder / f"{name}.tif", values, transform)
+        _write_band(folder / f"{name}.tif", values, transform)
     return sar_item(scene, context.grid)
 
 
-def _write_cog(path: Path, values: npt.NDArray[np.float32], transform: Affine) -> None:
-    profile = {
-        "driver": "COG",
-        "width": values.shape[1],
-        "height": values.shape[0],
-        "count": 1,
-        "dtype": "float32",
-        "nodata": NODATA,
-        "crs": CRS,
-        "transform": transform,
-        "compress": "DEFLATE",
-        "level": 1,  # a third of the default level's time, 4 % larger
-        "predictor": "FLOATING_POINT",
-        "blocksize": 256,
-        "overviews": "NONE",
-    }
-    try:
-        with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dataset:
-            dataset.write(values, 1)
-    except (OSError, rasterio.errors.RasterioError) as error:
-        raise PublishError(
-            f"cannot write demo radar band {path}: {error}; check free disk space"
-        ) from error
+def _write_band(path: Path, values: npt.NDArray[np.float32], transform: Affine) -> None:
+    write_cog(
+        path,
+        values,
+        transform,
+        predictor="FLOATING_POINT",
+        nodata=NODATA,
+        creation={"level": 1},  # a third of the default level's time, 4 % larger
+        what="demo radar band",
+    )
 
 
 def sar_item(scene: SarScene, grid: SceneGrid) -> pystac.Item:
