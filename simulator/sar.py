@@ -99,7 +99,7 @@ from scipy import sparse
 
 from pestcast.simulator.geometry import CRS, RegionLayout, SceneGrid
 from pestcast.simulator.imagery import cover_raster, write_cog
-from pestcast.simulator.stac_catalog import footprint_of
+from pestcast.simulator.stac_catalog import footprint_of, items_extent
 from pestcast.simulator.surface import (
     ENDMEMBERS,
     STATIC_COVERS,
@@ -432,23 +432,13 @@ def _asset(name: str) -> pystac.Asset:
 
 def sar_collection(items: Sequence[pystac.Item]) -> pystac.Collection:
     """The ``sentinel-1-rtc`` collection holding ``items``."""
-    bboxes = [item.bbox for item in items if item.bbox is not None]
-    spatial = [
-        min(b[0] for b in bboxes),
-        min(b[1] for b in bboxes),
-        max(b[2] for b in bboxes),
-        max(b[3] for b in bboxes),
-    ]
-    times = sorted(item.datetime for item in items if item.datetime is not None)
     collection = pystac.Collection(
         id=COLLECTION_ID,
         description=(
             "Sentinel-1 radiometrically terrain corrected backscatter (linear gamma naught), "
             "simulated for the demo region."
         ),
-        extent=pystac.Extent(
-            pystac.SpatialExtent([spatial]), pystac.TemporalExtent([[times[0], times[-1]]])
-        ),
+        extent=items_extent(items),
         license="other",
         title="Sentinel-1 RTC (simulated)",
     )

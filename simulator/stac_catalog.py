@@ -33,6 +33,7 @@ __all__ = [
     "build_item",
     "footprint_of",
     "item_id",
+    "items_extent",
     "processing_baseline",
     "write_catalog",
 ]
@@ -191,7 +192,8 @@ def write_catalog(
     return stac_dir / "catalog.json"
 
 
-def _collection(items: Sequence[pystac.Item]) -> pystac.Collection:
+def items_extent(items: Sequence[pystac.Item]) -> pystac.Extent:
+    """The bounding box and time span of ``items``: a collection's extent."""
     bboxes = [item.bbox for item in items if item.bbox is not None]
     spatial = [
         min(b[0] for b in bboxes),
@@ -200,12 +202,16 @@ def _collection(items: Sequence[pystac.Item]) -> pystac.Collection:
         max(b[3] for b in bboxes),
     ]
     times = sorted(item.datetime for item in items if item.datetime is not None)
+    return pystac.Extent(
+        pystac.SpatialExtent([spatial]), pystac.TemporalExtent([[times[0], times[-1]]])
+    )
+
+
+def _collection(items: Sequence[pystac.Item]) -> pystac.Collection:
     return pystac.Collection(
         id=COLLECTION_ID,
         description="Sentinel-2 Level-2A surface reflectance, simulated for the demo region.",
-        extent=pystac.Extent(
-            pystac.SpatialExtent([spatial]), pystac.TemporalExtent([[times[0], times[-1]]])
-        ),
+        extent=items_extent(items),
         license="other",
         title="Sentinel-2 L2A (simulated)",
     )
