@@ -12,6 +12,7 @@ import pandas as pd
 
 from pestcast.core.errors import ModelError
 from pestcast.models.calibration import calibrate
+from pestcast.models.contributions import shap_contributions
 from pestcast.models.settings import DEFAULT_RISK_CLASS_RULE, RiskClassRule
 from pestcast.models.spec import TrainedRiskModel
 from pestcast.models.uncertainty import risk_band
@@ -149,7 +150,7 @@ def risk_drivers(
     if top_k < 1:
         raise ModelError(f"risk_drivers: top_k must be ≥ 1, got {top_k}")
     matrix = feature_matrix(table, model.spec.features, what=_describe(model))
-    contributions = np.asarray(model.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+    contributions = shap_contributions(model.booster, matrix)
     per_feature = contributions[:, :-1]  # the last column is the base value
     order = np.argsort(-per_feature, axis=1, kind="stable")[:, :top_k]
     names = model.spec.features
