@@ -55,7 +55,7 @@ from pestcast.core.atomic import atomic_path, write_text_atomic
 from pestcast.core.errors import DataError, PublishError
 from pestcast.features.surveys import SEVERITY_LEVELS
 from pestcast.flows.export import CLASS_COLOURS, NOT_IN_CROP_NOTE
-from pestcast.flows.labels import CLASS_NAMES, PEST_NAMES
+from pestcast.flows.labels import CLASS_NAMES, PEST_NAMES, number_vi
 from pestcast.models import NOT_IN_CROP, RISK_CLASSES
 
 if TYPE_CHECKING:
@@ -702,14 +702,8 @@ def _direction_en(change: float) -> str:
     return f"{'up' if change > 0 else 'down'} {_ha_en(abs(change))}"
 
 
-def _number_vi(value: float, decimals: int = 1) -> str:
-    """Vietnamese number: 1.234,5 (dot for thousands, comma for decimals)."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
-
-
 def _ha_vi(value: float) -> str:
-    return f"{_number_vi(value)} ha"
+    return f"{number_vi(value)} ha"
 
 
 def _ha_en(value: float) -> str:
@@ -1057,7 +1051,7 @@ def _legend(page: _PestPage) -> str:
     items = [
         f'<li><span class="swatch" style="background:{CLASS_COLOURS[c]}"></span>'
         f'{_e(CLASS_NAMES[c][1].capitalize())} <span class="en">{_e(CLASS_NAMES[c][0])}</span> '
-        f'<span class="count">{_number_vi(total[f"risk_{c}_ha"])} ha</span></li>'
+        f'<span class="count">{number_vi(total[f"risk_{c}_ha"])} ha</span></li>'
         for c in RISK_CLASSES
     ]
     return f'<ul class="legend">{"".join(items)}</ul>'
@@ -1128,7 +1122,7 @@ def _rows_html(table: pd.DataFrame) -> str:
 def _cell_vi(value: float, *, signed: bool) -> str:
     if pd.isna(value):
         return ""
-    text = _number_vi(abs(value) if signed else value)
+    text = number_vi(abs(value) if signed else value)
     if signed and round(value, 1) != 0:
         return ("+" if value > 0 else "−") + text
     return text

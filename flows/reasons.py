@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pestcast.flows.labels import PEST_NAMES
+from pestcast.flows.labels import PEST_NAMES, format_vi
 
 __all__ = ["Reason", "has_phrase", "reason", "reasons_text"]
 
@@ -194,8 +194,8 @@ _PHRASES: dict[str, tuple[str, str]] = {
     ),
     # light traps
     "trap_bph_log": (
-        "light traps caught about {per_night} planthoppers a night ({d} nights)",
-        "đèn bẫy vào khoảng {per_night} con rầy nâu mỗi đêm ({d} đêm)",
+        "light traps caught about {per_night:,.0f} planthoppers a night ({d} nights)",
+        "đèn bẫy vào khoảng {per_night:,.0f} con rầy nâu mỗi đêm ({d} đêm)",
     ),
     "trap_bph_log_trend": (
         "light-trap catches rising ({v:+.1f} on a log scale, {d} nights)",
@@ -258,9 +258,9 @@ def reason(feature: str, value: float) -> Reason:
         "pest_vi": pest_vi,
         "sev_en": sev_en,
         "sev_vi": sev_vi,
-        "per_night": f"{math.expm1(min(value, 30.0)):,.0f}",
+        "per_night": math.expm1(min(value, 30.0)),
     }
-    return Reason(english.format(**fields), vietnamese.format(**fields))
+    return Reason(english.format(**fields), format_vi(vietnamese, **fields))
 
 
 def has_phrase(feature: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -133,6 +134,17 @@ def test_reasons_are_short_sentences_with_the_parcels_values() -> None:
     )
     assert said.vi == "6 ngày ẩm liên tiếp; có rầy nâu gần đây (25 % ruộng lân cận được điều tra)"
     assert reason("last_severity_blast", 3.0).vi == "điều tra đạo ôn gần nhất: nhiễm nặng"
+
+
+def test_vietnamese_reasons_write_numbers_as_vietnamese_does() -> None:
+    warm = reason("tmin_mean_7d", 21.94)
+    assert (warm.en, warm.vi) == (
+        "nights averaging 21.9 °C (7 days)",
+        "nhiệt độ đêm trung bình 21,9 °C (7 ngày)",
+    )
+    catches = reason("trap_bph_log_7d", math.log1p(1234.0))
+    assert "1,234 planthoppers" in catches.en
+    assert "1.234 con rầy nâu" in catches.vi
 
 
 KILLED_WRITER = """
