@@ -321,7 +321,7 @@ def _read_risk_map(path: Path) -> gpd.GeoDataFrame:
         raise DataError(f"risk map {path} {what}; {advice} (risk_map.geojson)")
     try:
         # Dates stay the text the map holds; GDAL would otherwise guess date columns.
-        parcels = pyogrio.read_dataframe(path, use_arrow=False, DATE_AS_STRING="YES")
+        parcels = pyogrio.read_dataframe(path, use_arrow=True, DATE_AS_STRING="YES")
     except _GDAL_ERRORS as error:
         raise DataError(f"cannot read the risk map {path}: {error}; {advice}") from error
     _check_risk_map(parcels, path)
