@@ -95,8 +95,8 @@ def parcel_warnings(
     after ``parcel_id``. Parcels the feature table marks out of crop (``in_crop`` 0: fallow,
     flooded off-season) are ``not_in_crop`` and take no part in the week's regional mean.
     Reasons are given to the parcels with data in the classes of ``explain``
-    (:data:`EXPLAINED_CLASSES`): TreeSHAP costs about 50 predictions, most of a province's
-    weekly run if every parcel were explained (``bench/results/scale.md``).
+    (:data:`EXPLAINED_CLASSES`); each reason is a sentence kept per row, so explaining every
+    parcel of a province would add time and memory for rows nobody reads.
     """
     columns: dict[str, Any] = {"parcel_id": rows["parcel_id"].to_numpy()}
     in_crop = in_crop_mask(rows)

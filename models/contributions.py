@@ -146,11 +146,11 @@ def shap_contributions(booster: Any, matrix: npt.ArrayLike) -> npt.NDArray[np.fl
     columns = _Columns(matrix)
     # One row per output column, so each tree's additions are contiguous.
     total = np.zeros((width + 1, rows))
-    first_row = np.arange(rows)
+    row_numbers = np.arange(rows)
     for index, splits in enumerate(trees):
         pattern, count = _path_patterns(columns, splits, rows)
         example = np.empty(count, np.int64)
-        example[pattern] = first_row
+        example[pattern] = row_numbers  # any row of a pattern can stand for it
         per_pattern = booster.predict(
             matrix[example], start_iteration=index, num_iteration=1, pred_contrib=True
         )
