@@ -4,9 +4,9 @@ A tree's TreeSHAP contributions for a row depend on the row only through the dir
 at each of the tree's splits. Rows that agree at every split of a tree get the same contributions
 from it, so each tree is explained (by ``pred_contrib`` on that tree alone) for one row of each
 distinct pattern of directions, and the result is copied to every row with that pattern. A tree
-of 15 leaves sorts tens of thousands of parcels into a hundred or so patterns: on the demo's
-models this is about 19× faster than ``pred_contrib`` on every row (``bench/shap_speed.py``) and
-agrees with it to rounding (``tests/models/test_contributions.py``).
+of 15 leaves sorts tens of thousands of parcels into a hundred to a thousand patterns: on the
+demo's models this is about 10× faster than ``pred_contrib`` on every row with both cores
+(``bench/shap_speed.py``), and agrees with it to rounding (``tests/models/test_contributions.py``).
 """
 
 from __future__ import annotations
