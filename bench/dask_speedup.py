@@ -16,6 +16,7 @@ Target (issue 9): ≥ 1.6× faster with 2 workers than with 1 on 2 cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -114,7 +115,8 @@ def child(n_workers: int, n_days: int, reads: int, *, pinned: bool) -> dict[str,
         )
 
         @flow(name="bench-dask-speedup", task_runner=runner)
-        def observe_days() -> float:
+        def observe_days() -> tuple[float, float]:
+            cpu_before = workers_cpu_seconds()
             started = time.perf_counter()
             futures = [
                 observe_scene_block.submit([day], raster, cache, on_read_error="raise")
@@ -122,16 +124,30 @@ def child(n_workers: int, n_days: int, reads: int, *, pinned: bool) -> dict[str,
             ]
             outcomes = [outcome for future in futures for outcome in future.result()]
             assert all(outcome.status == "read" for outcome in outcomes), outcomes
-            return time.perf_counter() - started
+            return time.perf_counter() - started, workers_cpu_seconds() - cpu_before
 
-        seconds = observe_days()
+        seconds, cpu_seconds = observe_days()
     return {
         "workers": n_workers,
         "days": n_days,
         "reads": reads,
         "pinned": pinned,
         "seconds": seconds,
+        "worker_cpu_s": cpu_seconds,
     }
+
+
+def workers_cpu_seconds() -> float:
+    """User + system CPU seconds so far of this process's descendants (the cluster's nannies
+    and workers)."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def main() -> None:
@@ -179,15 +195,16 @@ def write_results(runs: list[dict[str, Any]]) -> None:
         f" {machine()} · load average {os.getloadavg()[0]:.1f} at the end",
         "",
         "| band files read at once by a task | each worker on a core of its own | workers"
-        " | seconds | seconds per day | speed-up |",
-        "|---:|---|---:|---:|---:|---:|",
+        " | seconds | seconds per day | speed-up | workers' CPU s per day |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for reads, pinned in dict.fromkeys((run["reads"], run["pinned"]) for run in runs):
         pair = [run for run in runs if (run["reads"], run["pinned"]) == (reads, pinned)]
         one = next(run["seconds"] for run in pair if run["workers"] == 1)
         lines += [
             f"| {reads} | {'yes' if pinned else 'no'} | {run['workers']} | {run['seconds']:.1f} "
-            f"| {run['seconds'] / run['days']:.1f} | {one / run['seconds']:.2f}× |"
+            f"| {run['seconds'] / run['days']:.1f} | {one / run['seconds']:.2f}× "
+            f"| {run['worker_cpu_s'] / run['days']:.1f} |"
             for run in pair
         ]
     lines += [
@@ -198,7 +215,8 @@ def write_results(runs: list[dict[str, Any]]) -> None:
         " time the second worker's share shows. With each worker pinned to a core of its own"
         " (`bench/_pin_worker.py`, a worker preload), as one worker per single-core machine"
         " would be, the second worker brings its core: that is the speed-up a cluster adds per"
-        " machine, less what the two workers share here (memory bandwidth, the disk cache).",
+        " machine, less what the two workers share here. The workers' CPU seconds per day show"
+        " what a day costs when one core works and when both do.",
     ]
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
